@@ -1,0 +1,78 @@
+import { Type, type Static } from "@sinclair/typebox";
+
+export const DEFAULT_MODEL_URI = "hf:gpustack/bge-m3-GGUF/bge-m3-Q4_K_M.gguf";
+
+/**
+ * Every setting the server reads, in one schema. Each property is set by the environment variable
+ * named like it in SCREAMING_SNAKE_CASE (`routePrefix` -> `ROUTE_PREFIX`) or by the CLI flag in
+ * kebab-case (`--route-prefix`); `cli` adds a short alias. Environment names are the seed project's.
+ */
+export const configSchema = Type.Object({
+  host: Type.String({ default: "0.0.0.0", description: "Address to listen on." }),
+  port: Type.Integer({ minimum: 0, maximum: 65535, default: 8000, description: "Port to listen on." }),
+  routePrefix: Type.String({
+    default: "",
+    pattern: "^(/[A-Za-z0-9._~!$&'()*+,;=:@%-]+)*/?$",
+    description: "Path every route is served under, e.g. /api.",
+  }),
+  apiKey: Type.String({
+    default: "",
+    description: "Bearer key(s) required on every route but /health; comma-separated; empty means open.",
+  }),
+  device: Type.Union([Type.Literal("cpu"), Type.Literal("cuda"), Type.Literal("auto")], {
+    default: "auto",
+    description: "cpu, cuda (all layers on the GPU; fails if none is usable) or auto (GPU when usable).",
+  }),
+  engine: Type.Union([Type.Literal("auto"), Type.Literal("native"), Type.Literal("node-llama-cpp")], {
+    default: "auto",
+    description: "Inference engine: auto prefers the native addon when it is built.",
+  }),
+  embeddingModel: Type.String({
+    minLength: 1,
+    default: DEFAULT_MODEL_URI,
+    cli: "model",
+    description: "Local GGUF path, hf: URI or https URL; BAAI/bge-m3 means the default GGUF.",
+  }),
+  modelDir: Type.String({ minLength: 1, default: "models", description: "Where models are downloaded to." }),
+  threads: Type.Integer({ minimum: 0, maximum: 1024, default: 0, description: "CPU threads; 0 = all cores." }),
+  contextSize: Type.Integer({
+    minimum: 16,
+    maximum: 8192,
+    default: 8192,
+    description: "Most tokens one input may have, <s> and </s> included.",
+  }),
+  truncate: Type.Boolean({ default: false, description: "Cut over-long inputs instead of answering 400." }),
+  maxInputs: Type.Integer({ minimum: 1, maximum: 2048, default: 2048, description: "Most inputs per request." }),
+  bodyLimit: Type.Integer({
+    minimum: 1024,
+    default: 64 * 1024 * 1024,
+    description: "Largest request body in bytes.",
+  }),
+  maxBatchTokens: Type.Integer({
+    minimum: 16,
+    maximum: 65536,
+    default: 2048,
+    description: "Token budget of one batch of inputs (a longer input runs alone).",
+  }),
+  maxBatchSequences: Type.Integer({ minimum: 1, maximum: 1024, default: 64, description: "Most inputs per batch." }),
+  maxQueue: Type.Integer({ minimum: 1, default: 8192, description: "Most inputs waiting; beyond it 503." }),
+  maxQueueTokens: Type.Integer({ minimum: 16, default: 1_048_576, description: "Most tokens waiting; beyond it 503." }),
+  requestTimeoutMs: Type.Integer({
+    minimum: 0,
+    default: 300_000,
+    description: "A request still waiting after this long gets a 503; 0 = never.",
+  }),
+  shutdownTimeoutMs: Type.Integer({ minimum: 0, default: 30_000, description: "Grace period on SIGTERM/SIGINT." }),
+  metricsPublic: Type.Boolean({ default: false, description: "Serve /metrics without the API key." }),
+  logLevel: Type.Union(
+    ["fatal", "error", "warn", "info", "debug", "trace", "silent"].map((level) => Type.Literal(level)),
+    { default: "info", description: "Log level." },
+  ),
+  servedModelName: Type.String({ minLength: 1, default: "bge-m3", description: "Model name in responses." }),
+  corsOrigins: Type.String({
+    default: "*",
+    description: "Allowed CORS origins, comma-separated; * allows any.",
+  }),
+});
+
+export type RawConfig = Static<typeof configSchema>;

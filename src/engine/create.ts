@@ -1,0 +1,26 @@
+import type { Embedder, EmbedderOptions } from "./types.js";
+import { EngineUnavailableError } from "./errors.js";
+import { loadNodeLlamaCppEmbedder } from "./node-llama-cpp/embedder.js";
+import { isNativeAddonAvailable } from "./native/load-addon.js";
+
+export type EngineRequest = "auto" | "native" | "node-llama-cpp";
+
+export interface CreateEmbedderOptions extends EmbedderOptions {
+  readonly engine: EngineRequest;
+  /** Told when `auto` falls back because the native addon is not built. */
+  readonly onFallback?: (reason: string) => void;
+}
+
+/** Picks the engine: the native addon when it is built (or asked for), node-llama-cpp otherwise. */
+export async function createEmbedder(options: CreateEmbedderOptions): Promise<Embedder> {
+  const { engine, onFallback, ...embedderOptions } = options;
+  if (engine === "node-llama-cpp") return loadNodeLlamaCppEmbedder(embedderOptions);
+  if (isNativeAddonAvailable()) {
+    const { loadNativeEmbedder } = await import("./native/native-embedder.js");
+    return loadNativeEmbedder(embedderOptions);
+  }
+  const reason = "the native addon is not built (npm run build:native)";
+  if (engine === "native") throw new EngineUnavailableError(`ENGINE=native but ${reason}`);
+  onFallback?.(`${reason}; using the node-llama-cpp engine`);
+  return loadNodeLlamaCppEmbedder(embedderOptions);
+}

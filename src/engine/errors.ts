@@ -1,0 +1,8 @@
+/** Start-up failures of an engine that the user can act on; main prints the message alone. */
+export class DeviceUnavailableError extends Error {
+  override name = "DeviceUnavailableError";
+}
+
+export class EngineUnavailableError extends Error {
+  override name = "EngineUnavailableError";
+}

@@ -1,0 +1,83 @@
+import type { FastifyError, FastifyInstance, FastifySchemaValidationError } from "fastify";
+import fp from "fastify-plugin";
+import { InputError } from "../embedding/errors.js";
+import {
+  QueueFullError,
+  RequestAbortedError,
+  SchedulerClosedError,
+  SchedulerTimeoutError,
+} from "../engine/scheduler.js";
+import { ApiError, errors } from "./errors.js";
+
+/** `/input/3/1` -> `input[3][1]`, the way OpenAI names parameters. */
+function paramName(instancePath: string, missingProperty?: string): string | null {
+  const parts = instancePath.split("/").filter(Boolean);
+  if (missingProperty) parts.push(missingProperty);
+  if (parts.length === 0) return null;
+  return parts.map((part, i) => (i > 0 && /^\d+$/.test(part) ? `[${part}]` : i > 0 ? `.${part}` : part)).join("");
+}
+
+function fromValidation(validation: FastifySchemaValidationError[], context: string): ApiError {
+  const [first] = validation;
+  const missing = (first.params as { missingProperty?: string }).missingProperty;
+  const param = paramName(first.instancePath, missing);
+  if (param?.startsWith("input") && !missing) {
+    return errors.invalidRequest(
+      "Invalid 'input': expected a string, an array of strings, an array of integer token ids, " +
+        "or an array of arrays of integer token ids.",
+      "input",
+      "invalid_type",
+    );
+  }
+  const allowed = (first.params as { allowedValues?: unknown[] }).allowedValues;
+  const detail = allowed ? `${first.message}: ${allowed.map((v) => JSON.stringify(v)).join(", ")}` : first.message;
+  const subject = param ? `'${param}'` : `request ${context}`;
+  return errors.invalidRequest(`Invalid ${subject}: ${detail}.`, param, "invalid_value");
+}
+
+/** Maps anything thrown while serving a request to the API's error catalog. */
+export function toApiError(error: unknown, bodyLimit: number): ApiError {
+  if (error instanceof ApiError) return error;
+  if (error instanceof InputError) return errors.invalidRequest(error.message, error.param, error.code);
+  if (error instanceof QueueFullError) return errors.overloaded(`The server is at capacity: ${error.message}. Retry shortly.`, 1);
+  if (error instanceof SchedulerClosedError) return errors.shuttingDown();
+  if (error instanceof SchedulerTimeoutError) return errors.timeout(error.timeoutMs);
+  const fastifyError = error as Partial<FastifyError>;
+  if (fastifyError.validation) return fromValidation(fastifyError.validation, fastifyError.validationContext ?? "body");
+  switch (fastifyError.code) {
+    case "FST_ERR_CTP_BODY_TOO_LARGE":
+      return errors.payloadTooLarge(bodyLimit);
+    case "FST_ERR_CTP_INVALID_MEDIA_TYPE":
+      return errors.unsupportedMediaType(undefined);
+    case "FST_ERR_CTP_EMPTY_JSON_BODY":
+      return errors.invalidRequest("The request body is empty; send a JSON object.", null, "empty_body");
+  }
+  const status = fastifyError.statusCode ?? 500;
+  if (status === 400 || error instanceof SyntaxError) {
+    return errors.invalidRequest(`The request body is not valid JSON: ${fastifyError.message}`, null, "invalid_json");
+  }
+  if (status > 400 && status < 500) {
+    return new ApiError(status, "invalid_request_error", fastifyError.message ?? "Bad request.", null, fastifyError.code ?? null);
+  }
+  return errors.internal();
+}
+
+export const errorHandlerPlugin = fp<{ bodyLimit: number }>(async (app: FastifyInstance, { bodyLimit }) => {
+  app.setErrorHandler((error, request, reply) => {
+    if (error instanceof RequestAbortedError) {
+      // The client is gone; there is nobody to answer.
+      request.log.info("client disconnected; its queued inputs were dropped");
+      return reply.code(499).send();
+    }
+    const apiError = toApiError(error, bodyLimit);
+    if (apiError.statusCode >= 500 && apiError.type === "server_error") {
+      request.log.error({ err: error }, "request failed");
+    }
+    if (apiError.retryAfter !== undefined) reply.header("retry-after", String(apiError.retryAfter));
+    return reply.code(apiError.statusCode).send(apiError.toBody());
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const apiError = errors.notFound(`Unknown route: ${request.method} ${request.url.split("?")[0]}`, "unknown_route");
+    return reply.code(404).send(apiError.toBody());
+  });
+});

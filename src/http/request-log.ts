@@ -1,0 +1,31 @@
+import type { FastifyInstance } from "fastify";
+import fp from "fastify-plugin";
+
+export interface EmbeddingStats {
+  readonly inputs: number;
+  readonly tokens: number;
+  readonly queueAndInferenceMs: number;
+}
+
+declare module "fastify" {
+  interface FastifyRequest {
+    embeddingStats?: EmbeddingStats;
+  }
+}
+
+/** One log line per request, with what it embedded; never bodies or headers (keys live there). */
+export const requestLogPlugin = fp(async (app: FastifyInstance) => {
+  app.decorateRequest("embeddingStats", undefined);
+  app.addHook("onResponse", async (request, reply) => {
+    request.log.info(
+      {
+        method: request.method,
+        url: request.url.split("?")[0],
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime),
+        ...request.embeddingStats,
+      },
+      "request",
+    );
+  });
+});

@@ -1,0 +1,26 @@
+import type { FastifyPluginAsync } from "fastify";
+import type { Config } from "../../config/load.js";
+import type { ServiceState } from "../../service/state.js";
+import { errors } from "../errors.js";
+import { ErrorSchema, HealthResponse } from "../schemas.js";
+import { Type } from "@sinclair/typebox";
+
+export interface HealthRouteOptions {
+  readonly config: Config;
+  readonly state: ServiceState;
+}
+
+/** 200 once the model is loaded, 503 before (and while shutting down): what probes wait for. */
+export const healthRoute: FastifyPluginAsync<HealthRouteOptions> = async (app, { config, state }) => {
+  app.get("/health", { schema: { summary: "Readiness of the server", response: { 200: HealthResponse, 503: Type.Intersect([Type.Object({ status: Type.String() }), ErrorSchema]) } } }, async (_request, reply) => {
+    const service = state.current;
+    if (!service) {
+      const apiError = state.isStopping ? errors.shuttingDown() : errors.notReady();
+      return reply
+        .code(503)
+        .header("retry-after", String(apiError.retryAfter))
+        .send({ status: state.isStopping ? "stopping" : "loading", ...apiError.toBody() });
+    }
+    return { status: "ok", model: config.servedModelName, engine: service.engine, device: service.device };
+  });
+};

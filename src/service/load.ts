@@ -1,0 +1,76 @@
+import { stat } from "node:fs/promises";
+import type { FastifyBaseLogger } from "fastify";
+import type { Config } from "../config/load.js";
+import { EmbeddingPipeline } from "../embedding/pipeline.js";
+import { createEmbedder } from "../engine/create.js";
+import { BatchScheduler, type SchedulerObserver } from "../engine/scheduler.js";
+import type { Embedder } from "../engine/types.js";
+import { resolveModel, type DownloadProgress } from "../model/resolve.js";
+import { poolingName, validateModelFile } from "../model/validate.js";
+import type { ReadyService } from "./state.js";
+
+export interface LoadedService extends ReadyService {
+  readonly embedder: Embedder;
+  readonly scheduler: BatchScheduler;
+}
+
+const PROGRESS_LOG_INTERVAL_MS = 5000;
+
+/** Periodic log lines for a download when no terminal shows node-llama-cpp's progress bar. */
+function progressLogger(log: FastifyBaseLogger): (progress: DownloadProgress) => void {
+  let lastLogged = 0;
+  return ({ downloadedBytes, totalBytes }) => {
+    const now = Date.now();
+    if (now - lastLogged < PROGRESS_LOG_INTERVAL_MS && downloadedBytes < totalBytes) return;
+    lastLogged = now;
+    const percent = totalBytes > 0 ? ((100 * downloadedBytes) / totalBytes).toFixed(1) : "?";
+    log.info({ downloadedBytes, totalBytes }, `downloading model: ${percent}%`);
+  };
+}
+
+/** Finds (downloading if needed), checks and loads the model, and puts a scheduler in front of it. */
+export async function loadService(
+  config: Config,
+  log: FastifyBaseLogger,
+  observer: SchedulerObserver = {},
+): Promise<LoadedService> {
+  const started = performance.now();
+  const showBar = process.stderr.isTTY === true;
+  const modelPath = await resolveModel(config.embeddingModel, {
+    modelDir: config.modelDir,
+    progressBar: showBar,
+    onProgress: showBar ? undefined : progressLogger(log),
+  });
+  const facts = await validateModelFile(modelPath);
+  log.info(
+    { modelPath, layers: facts.layers, dimensions: facts.embeddingLength, context: facts.contextLength, pooling: poolingName(facts.poolingType) },
+    "model file checked",
+  );
+  const embedder = await createEmbedder({
+    engine: config.engine,
+    modelPath,
+    device: config.device,
+    threads: config.threads,
+    contextSize: Math.min(config.contextSize, facts.contextLength),
+    maxBatchTokens: config.maxBatchTokens,
+    maxBatchSequences: config.maxBatchSequences,
+    onFallback: (reason) => log.warn(reason),
+  });
+  const scheduler = new BatchScheduler(
+    embedder,
+    {
+      maxBatchTokens: config.maxBatchTokens,
+      maxBatchSequences: config.maxBatchSequences,
+      maxQueueInputs: config.maxQueue,
+      maxQueueTokens: config.maxQueueTokens,
+    },
+    observer,
+  );
+  const pipeline = new EmbeddingPipeline(embedder, scheduler, { requestTimeoutMs: config.requestTimeoutMs });
+  const createdAt = Math.floor((await stat(modelPath)).mtimeMs / 1000);
+  log.info(
+    { engine: embedder.engine, device: embedder.device, seconds: +((performance.now() - started) / 1000).toFixed(2) },
+    "model loaded",
+  );
+  return { pipeline, embedder, scheduler, engine: embedder.engine, device: embedder.device, createdAt };
+}

@@ -1,0 +1,87 @@
+import { spawnSync } from "node:child_process";
+import t from "tap";
+import { ConfigError, loadConfig } from "../src/config/load.js";
+import { DEFAULT_MODEL_URI } from "../src/config/schema.js";
+
+t.test("defaults", async (t) => {
+  const config = loadConfig({}, []);
+  t.equal(config.port, 8000);
+  t.equal(config.host, "0.0.0.0");
+  t.equal(config.routePrefix, "");
+  t.same(config.apiKeys, []);
+  t.equal(config.device, "auto");
+  t.equal(config.embeddingModel, DEFAULT_MODEL_URI);
+  t.equal(config.modelDir, "models");
+  t.equal(config.contextSize, 8192);
+  t.equal(config.truncate, false);
+  t.equal(config.maxInputs, 2048);
+  t.equal(config.servedModelName, "bge-m3");
+  t.equal(config.corsOrigins, true);
+});
+
+t.test("environment variables use the seed's names", async (t) => {
+  const config = loadConfig(
+    {
+      ROUTE_PREFIX: "/api/",
+      API_KEY: "k1, k2,,",
+      DEVICE: "cpu",
+      EMBEDDING_MODEL: "/models/x.gguf",
+      PORT: "9000",
+      TRUNCATE: "true",
+      CORS_ORIGINS: "https://a.example,https://b.example",
+      MAX_INPUTS: "10",
+    },
+    [],
+  );
+  t.equal(config.routePrefix, "/api");
+  t.same(config.apiKeys, ["k1", "k2"]);
+  t.equal(config.device, "cpu");
+  t.equal(config.embeddingModel, "/models/x.gguf");
+  t.equal(config.port, 9000);
+  t.equal(config.truncate, true);
+  t.same(config.corsOrigins, ["https://a.example", "https://b.example"]);
+  t.equal(config.maxInputs, 10);
+});
+
+t.test("CLI flags override the environment", async (t) => {
+  const config = loadConfig({ PORT: "9000" }, ["--port", "9100", "--model", "m.gguf", "--route-prefix=/v"]);
+  t.equal(config.port, 9100);
+  t.equal(config.embeddingModel, "m.gguf");
+  t.equal(config.routePrefix, "/v");
+});
+
+t.test("bad values name the variable", async (t) => {
+  const cases: [Record<string, string>, string[], RegExp][] = [
+    [{ PORT: "abc" }, [], /Invalid PORT: expected an integer in \[0, 65535\], got "abc"/],
+    [{ PORT: "70000" }, [], /Invalid PORT/],
+    [{ DEVICE: "tpu" }, [], /Invalid DEVICE: expected one of cpu, cuda, auto, got "tpu"/],
+    [{ TRUNCATE: "maybe" }, [], /Invalid TRUNCATE: expected true or false/],
+    [{ CONTEXT_SIZE: "100000" }, [], /Invalid CONTEXT_SIZE/],
+    [{ ROUTE_PREFIX: "api" }, [], /Invalid ROUTE_PREFIX/],
+    [{ LOG_LEVEL: "loud" }, [], /Invalid LOG_LEVEL/],
+    [{}, ["--threads", "x"], /Invalid --threads/],
+    [{}, ["--no-such-flag", "1"], /Unknown option '--no-such-flag'/],
+  ];
+  for (const [env, argv, pattern] of cases) {
+    t.throws(() => loadConfig(env, argv), pattern, JSON.stringify([env, argv]));
+    t.throws(() => loadConfig(env, argv), ConfigError);
+  }
+});
+
+t.test("a bad setting stops the process with one line and exit code 1", async (t) => {
+  const result = spawnSync(process.execPath, ["--import", "tsx", "src/main.ts"], {
+    env: { ...process.env, PORT: "not-a-port" },
+    encoding: "utf8",
+    timeout: 60_000,
+  });
+  t.equal(result.status, 1);
+  t.equal(result.stderr.trim(), 'error: Invalid PORT: expected an integer in [0, 65535], got "not-a-port"');
+});
+
+t.test("--help lists every environment variable", async (t) => {
+  const result = spawnSync(process.execPath, ["--import", "tsx", "src/main.ts", "--help"], { encoding: "utf8", timeout: 60_000 });
+  t.equal(result.status, 0);
+  for (const name of ["ROUTE_PREFIX", "API_KEY", "DEVICE", "EMBEDDING_MODEL", "MODEL_DIR", "CONTEXT_SIZE", "SERVED_MODEL_NAME"]) {
+    t.match(result.stdout, name);
+  }
+});

@@ -1,0 +1,153 @@
+import t from "tap";
+import {
+  BatchScheduler,
+  QueueFullError,
+  RequestAbortedError,
+  SchedulerClosedError,
+  SchedulerTimeoutError,
+  type BatchStats,
+} from "../src/engine/scheduler.js";
+import type { Embedder } from "../src/engine/types.js";
+
+/**
+ * A recording engine: each vector is [length, first id, last id], so every caller can check it got
+ * the vector of its own sequence. It only exercises the queue; the real engines have their own tests.
+ */
+function recordingEmbedder(limits = { maxBatchTokens: 100, maxBatchSequences: 4 }, delayMs = 5) {
+  const batches: number[][][] = [];
+  let release: (() => void) | undefined;
+  const embedder: Embedder & { batches: typeof batches; hold(): void; release(): void } = {
+    engine: "node-llama-cpp",
+    device: "cpu",
+    info: { nVocab: 1000, dimensions: 3, contextSize: 100, bosToken: 0, eosToken: 2 },
+    limits,
+    batches,
+    async tokenize() {
+      throw new Error("not used");
+    },
+    async embedBatch(sequences) {
+      batches.push(sequences.map((s) => Array.from(s)));
+      if (release === undefined) await new Promise((r) => setTimeout(r, delayMs));
+      else await new Promise<void>((r) => (release = r));
+      const out = new Float32Array(sequences.length * 3);
+      sequences.forEach((s, i) => out.set([s.length, s[0], s[s.length - 1]], i * 3));
+      return out;
+    },
+    async dispose() {},
+    hold() {
+      release = () => {};
+    },
+    release() {
+      const r = release;
+      release = undefined;
+      r?.();
+    },
+  };
+  return embedder;
+}
+
+const seq = (length: number, first: number) => Uint32Array.from({ length }, (_, i) => (i === 0 ? first : i === length - 1 ? first + 1 : 5));
+const options = { maxBatchTokens: 100, maxBatchSequences: 4, maxQueueInputs: 100, maxQueueTokens: 10_000 };
+
+t.test("every vector goes back to its request and position", async (t) => {
+  const embedder = recordingEmbedder();
+  const scheduler = new BatchScheduler(embedder, options);
+  const requests = Array.from({ length: 6 }, (_, r) =>
+    scheduler.submit(Array.from({ length: 3 }, (_, i) => seq(3 + i, 10 * r + i))),
+  );
+  const results = await Promise.all(requests);
+  results.forEach((vectors, r) =>
+    vectors.forEach((vector, i) => t.same(Array.from(vector), [3 + i, 10 * r + i, 10 * r + i + 1])),
+  );
+  t.ok(embedder.batches.length < 18, "inputs were batched");
+  t.ok(embedder.batches.every((b) => b.length <= 4), "sequence cap holds");
+});
+
+t.test("batches respect the token budget, in arrival order; a long input runs alone", async (t) => {
+  const embedder = recordingEmbedder({ maxBatchTokens: 1000, maxBatchSequences: 64 });
+  const stats: BatchStats[] = [];
+  const scheduler = new BatchScheduler(embedder, { ...options, maxBatchTokens: 50, maxBatchSequences: 64 }, { onBatch: (s) => stats.push(s) });
+  embedder.hold();
+  const first = scheduler.submit([seq(10, 1)]);
+  const second = scheduler.submit([seq(20, 100), seq(20, 200), seq(90, 300), seq(5, 400)]);
+  embedder.release();
+  await first;
+  for (let i = 0; i < 3; i++) await new Promise((r) => setTimeout(r, 20));
+  await second;
+  const firstIds = embedder.batches.map((b) => b.map((s) => s[0]));
+  t.same(firstIds, [[1], [100, 200], [300], [400]]);
+  t.same(stats.map((s) => s.tokens), [10, 40, 90, 5]);
+});
+
+t.test("a full queue refuses at once and keeps what it accepted", async (t) => {
+  const embedder = recordingEmbedder();
+  const scheduler = new BatchScheduler(embedder, { ...options, maxQueueInputs: 5 });
+  embedder.hold();
+  const running = scheduler.submit([seq(3, 1)]);
+  await new Promise((r) => setImmediate(r));
+  const queued = scheduler.submit([seq(3, 2), seq(3, 3), seq(3, 4)]);
+  await t.rejects(scheduler.submit([seq(3, 5), seq(3, 6), seq(3, 7)]), QueueFullError);
+  embedder.release();
+  await running;
+  const vectors = await queued;
+  t.same(vectors.map((v) => v[1]), [2, 3, 4]);
+});
+
+t.test("the token bound refuses too", async (t) => {
+  const scheduler = new BatchScheduler(recordingEmbedder(), { ...options, maxQueueTokens: 10 });
+  await t.rejects(scheduler.submit([seq(6, 1), seq(6, 2)]), QueueFullError);
+});
+
+t.test("a cancelled request's queued inputs never reach the engine", async (t) => {
+  const embedder = recordingEmbedder();
+  const scheduler = new BatchScheduler(embedder, options);
+  embedder.hold();
+  const running = scheduler.submit([seq(3, 1)]);
+  await new Promise((r) => setImmediate(r));
+  const controller = new AbortController();
+  const cancelled = scheduler.submit([seq(3, 50), seq(3, 60)], { signal: controller.signal });
+  const kept = scheduler.submit([seq(3, 70)]);
+  t.equal(scheduler.queuedInputs, 3);
+  controller.abort();
+  await t.rejects(cancelled, RequestAbortedError);
+  t.equal(scheduler.queuedInputs, 1);
+  embedder.release();
+  await running;
+  t.same(Array.from((await kept)[0]), [3, 70, 71]);
+  t.notOk(embedder.batches.flat().some((s) => s[0] === 50 || s[0] === 60));
+});
+
+t.test("a request that waits too long times out", async (t) => {
+  const embedder = recordingEmbedder();
+  const scheduler = new BatchScheduler(embedder, options);
+  embedder.hold();
+  const running = scheduler.submit([seq(3, 1)]);
+  await t.rejects(scheduler.submit([seq(3, 2)], { timeoutMs: 30 }), SchedulerTimeoutError);
+  embedder.release();
+  await running;
+});
+
+t.test("engine errors reach every request of the batch; the queue goes on", async (t) => {
+  const embedder = recordingEmbedder();
+  const original = embedder.embedBatch.bind(embedder);
+  let failNext = true;
+  embedder.embedBatch = async (sequences) => {
+    if (failNext) {
+      failNext = false;
+      throw new Error("engine broke");
+    }
+    return original(sequences);
+  };
+  const scheduler = new BatchScheduler(embedder, options);
+  await t.rejects(scheduler.submit([seq(3, 1)]), /engine broke/);
+  t.same(Array.from((await scheduler.submit([seq(3, 9)]))[0]), [3, 9, 10]);
+});
+
+t.test("close() finishes accepted work and refuses new work", async (t) => {
+  const embedder = recordingEmbedder();
+  const scheduler = new BatchScheduler(embedder, options);
+  const accepted = scheduler.submit([seq(3, 1), seq(3, 2)]);
+  await scheduler.close();
+  t.equal((await accepted).length, 2);
+  await t.rejects(scheduler.submit([seq(3, 3)]), SchedulerClosedError);
+});
