@@ -1,5 +1,6 @@
 import { getLlama, LlamaLogLevel, type Llama, type LlamaEmbeddingContext, type LlamaModel, type Token } from "node-llama-cpp";
 import { DeviceUnavailableError } from "../errors.js";
+import { resolveThreads } from "../threads.js";
 import type { Embedder, EmbedderOptions, ModelInfo } from "../types.js";
 
 /**
@@ -69,7 +70,7 @@ export async function loadNodeLlamaCppEmbedder(options: EmbedderOptions): Promis
     const context = await model.createEmbeddingContext({
       contextSize: contextSize + 1,
       batchSize: contextSize + 1,
-      threads: options.threads,
+      threads: resolveThreads(options.threads),
     });
     const info: ModelInfo = {
       nVocab: vocabularySize(model),
