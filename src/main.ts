@@ -3,6 +3,7 @@ import { ConfigError, loadConfig, type Config } from "./config/load.js";
 import { helpText } from "./config/help.js";
 import { DeviceUnavailableError, EngineUnavailableError } from "./engine/errors.js";
 import { buildApp } from "./http/app.js";
+import { Metrics } from "./metrics/metrics.js";
 import { ModelError } from "./model/errors.js";
 import { loadService, type LoadedService } from "./service/load.js";
 import { ServiceState } from "./service/state.js";
@@ -55,18 +56,20 @@ async function main(): Promise<void> {
   }
   const config = loadConfig();
   const state = new ServiceState();
-  const app = await buildApp({ config, state });
+  const metrics = new Metrics();
+  const app = await buildApp({ config, state, metrics });
   await app.listen({ host: config.host, port: config.port });
   let service: LoadedService | undefined;
   handleSignals(app, state, config, () => service);
   try {
-    service = await loadService(config, app.log);
+    service = await loadService(config, app.log, metrics);
   } catch (error) {
     await app.close().catch(() => undefined);
     throw error;
   }
   if (state.isStopping) return;
   state.markReady(service);
+  metrics.observeModelLoad(process.uptime());
   app.log.info(`ready: POST ${config.routePrefix}/v1/embeddings`);
 }
 

@@ -63,6 +63,11 @@ export const configSchema = Type.Object({
     description: "A request still waiting after this long gets a 503; 0 = never.",
   }),
   shutdownTimeoutMs: Type.Integer({ minimum: 0, default: 30_000, description: "Grace period on SIGTERM/SIGINT." }),
+  maxEventLoopDelayMs: Type.Integer({
+    minimum: 0,
+    default: 2000,
+    description: "Answer 503 while the event loop lags more than this; 0 = never.",
+  }),
   metricsPublic: Type.Boolean({ default: false, description: "Serve /metrics without the API key." }),
   logLevel: Type.Union(
     ["fatal", "error", "warn", "info", "debug", "trace", "silent"].map((level) => Type.Literal(level)),

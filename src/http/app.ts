@@ -1,28 +1,34 @@
 import cors from "@fastify/cors";
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from "fastify";
+import underPressure from "@fastify/under-pressure";
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from "fastify";
 import type { Config } from "../config/load.js";
+import type { Metrics } from "../metrics/metrics.js";
 import type { ServiceState } from "../service/state.js";
 import { requireApiKey } from "./auth.js";
 import { errorHandlerPlugin } from "./error-handler.js";
+import { errors } from "./errors.js";
+import { registerOpenApi } from "./openapi.js";
 import { requestLogPlugin } from "./request-log.js";
 import { chatCompletionsRoute } from "./routes/chat-completions.js";
 import { embeddingsRoute } from "./routes/embeddings.js";
 import { healthRoute } from "./routes/health.js";
+import { metricsRoute, requestMetricsHook } from "./routes/metrics.js";
 import { modelsRoute } from "./routes/models.js";
-import { registerOpenApi } from "./openapi.js";
 
 export interface AppOptions {
   readonly config: Config;
   readonly state: ServiceState;
+  readonly metrics: Metrics;
   readonly logger?: FastifyServerOptions["logger"];
 }
 
 /** The HTTP layer: routes, validation, auth and error mapping over a ServiceState. */
-export async function buildApp({ config, state, logger }: AppOptions): Promise<FastifyInstance> {
+export async function buildApp({ config, state, metrics, logger }: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: logger ?? { level: config.logLevel },
     bodyLimit: config.bodyLimit,
-    disableRequestLogging: true,
+    // request-log.ts writes one line per request instead of Fastify's two.
+    logController: new LogController({ disableRequestLogging: true }),
     // OpenAI rejects `"input": 5` rather than reading it as "5": no type coercion.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
     return503OnClosing: true,
@@ -30,16 +36,25 @@ export async function buildApp({ config, state, logger }: AppOptions): Promise<F
   });
   await app.register(errorHandlerPlugin, { bodyLimit: config.bodyLimit });
   await app.register(requestLogPlugin);
-  await app.register(cors, { origin: config.corsOrigins === true ? true : [...config.corsOrigins] });
-
+  await app.register(requestMetricsHook, { metrics });
+  await app.register(cors, { origin: config.corsOrigins === true ? "*" : [...config.corsOrigins] });
+  await app.register(underPressure, {
+    maxEventLoopDelay: config.maxEventLoopDelayMs,
+    pressureHandler: (_request, reply) => {
+      const apiError = errors.overloaded("The server is overloaded (event loop delay); retry shortly.", 1);
+      void reply.code(503).header("retry-after", "1").send(apiError.toBody());
+    },
+  });
   await registerOpenApi(app, config.routePrefix);
 
   const routeOptions = { config, state };
   await app.register(
     async (scope) => {
       await scope.register(healthRoute, routeOptions);
+      if (config.metricsPublic) await scope.register(metricsRoute, { metrics });
       await scope.register(async (protectedScope) => {
         await requireApiKey(protectedScope, config.apiKeys);
+        if (!config.metricsPublic) await protectedScope.register(metricsRoute, { metrics });
         await protectedScope.register(modelsRoute, routeOptions);
         await protectedScope.register(embeddingsRoute, routeOptions);
         await protectedScope.register(chatCompletionsRoute);

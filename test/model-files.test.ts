@@ -1,0 +1,133 @@
+import { spawn } from "node:child_process";
+import { copyFile, mkdtemp, open, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import t from "tap";
+import { resolveModel } from "../src/model/resolve.js";
+import { validateModelFile } from "../src/model/validate.js";
+import { ensureVocabFile } from "../scripts/gguf/vocab.js";
+import { TINY, testModel } from "./helpers/models.js";
+import { startFakeHub } from "./support/hf-server.js";
+
+const modelPath = await testModel(TINY);
+const dir = await mkdtemp(path.join(tmpdir(), "bge-m3-model-files-"));
+
+/** Runs the real server process; resolves with its exit code and stderr once it exits. */
+function runServer(env: Record<string, string>, timeoutMs = 60_000): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+      env: { ...process.env, PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "error", DEVICE: "cpu", ...env },
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    let stderr = "";
+    child.stderr.on("data", (chunk) => (stderr += chunk));
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stderr });
+    });
+  });
+}
+
+t.test("a valid model passes the check with its facts", async (t) => {
+  const facts = await validateModelFile(modelPath);
+  t.equal(facts.architecture, "bert");
+  t.equal(facts.poolingType, 2);
+  t.equal(facts.contextLength, TINY.contextLength ?? 8192);
+  t.ok(facts.embeddingLength > 0);
+});
+
+t.test("broken model files stop start-up with one line and exit code 1", async (t) => {
+  const notGguf = path.join(dir, "not-a-model.gguf");
+  await writeFile(notGguf, "this is not a gguf file at all".repeat(10));
+  const truncated = path.join(dir, "truncated.gguf");
+  await copyFile(modelPath, truncated);
+  const handle = await open(truncated, "r+");
+  await handle.truncate((await handle.stat()).size - 4096);
+  await handle.close();
+  // A valid GGUF of another architecture (llama.cpp's nomic-bert-moe vocabulary file).
+  const wrongArchitecture = ensureVocabFile();
+  const cases: [string, RegExp][] = [
+    [path.join(dir, "missing.gguf"), /model file not found/],
+    [notGguf, /not a readable GGUF file/],
+    [truncated, /is truncated/],
+    [wrongArchitecture, /expected architecture "bert"/],
+  ];
+  for (const [file, pattern] of cases) {
+    const { code, stderr } = await runServer({ EMBEDDING_MODEL: file });
+    t.equal(code, 1, file);
+    t.match(stderr, pattern, file);
+    t.equal(stderr.trim().split("\n").length, 1, `one line: ${stderr}`);
+  }
+});
+
+t.test("DEVICE=cuda without a GPU is a one-line error", async (t) => {
+  const { code, stderr } = await runServer({ EMBEDDING_MODEL: modelPath, DEVICE: "cuda" });
+  t.equal(code, 1);
+  t.match(stderr, /cuda/i);
+  t.equal(stderr.trim().split("\n").length, 1, stderr);
+});
+
+t.test("a port in use is a one-line error", async (t) => {
+  const { createServer } = await import("node:net");
+  const blocker = createServer();
+  await new Promise<void>((resolve) => blocker.listen(0, "127.0.0.1", resolve));
+  t.teardown(() => blocker.close());
+  const port = String((blocker.address() as { port: number }).port);
+  const { code, stderr } = await runServer({ EMBEDDING_MODEL: modelPath, PORT: port });
+  t.equal(code, 1);
+  t.match(stderr, /cannot listen: .*EADDRINUSE/);
+});
+
+t.test("hf: models download once from HF_ENDPOINT into MODEL_DIR", async (t) => {
+  const hub = await startFakeHub({ "/gpustack/bge-m3-GGUF/resolve/main/bge-m3-Q4_K_M.gguf": modelPath });
+  t.teardown(() => hub.close());
+  const previous = process.env.HF_ENDPOINT;
+  process.env.HF_ENDPOINT = hub.endpoint;
+  t.teardown(() => {
+    if (previous === undefined) delete process.env.HF_ENDPOINT;
+    else process.env.HF_ENDPOINT = previous;
+  });
+  const modelDir = path.join(dir, "downloads");
+  const progress: number[] = [];
+  const first = await resolveModel("BAAI/bge-m3", { modelDir, progressBar: false, onProgress: (p) => progress.push(p.downloadedBytes) });
+  t.ok(first.startsWith(modelDir), first);
+  t.ok(progress.length > 0 && progress.at(-1)! > 0, "progress was reported");
+  t.ok(hub.requests.some((r) => r.startsWith("GET /gpustack/bge-m3-GGUF/resolve/main/bge-m3-Q4_K_M.gguf")));
+  const facts = await validateModelFile(first);
+  t.equal(facts.architecture, "bert", "the downloaded file is the model");
+  const seen = hub.requests.length;
+  const again = await resolveModel("hf:gpustack/bge-m3-GGUF/bge-m3-Q4_K_M.gguf", { modelDir, progressBar: false });
+  t.equal(again, first);
+  t.equal(hub.requests.length, seen, "a later start downloads nothing");
+  await t.rejects(resolveModel("hf:nobody/nothing/missing.gguf", { modelDir, progressBar: false }), /could not download/);
+});
+
+t.test("the server downloads the model on first start, then serves it", async (t) => {
+  const hub = await startFakeHub({ "/owner/repo/resolve/main/model.gguf": modelPath });
+  t.teardown(() => hub.close());
+  const modelDir = path.join(dir, "server-downloads");
+  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+    env: { ...process.env, PORT: "0", HOST: "127.0.0.1", DEVICE: "cpu", HF_ENDPOINT: hub.endpoint, MODEL_DIR: modelDir, EMBEDDING_MODEL: "hf:owner/repo/model.gguf", LOG_LEVEL: "info" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  t.teardown(() => child.kill("SIGKILL"));
+  let output = "";
+  const ready = new Promise<void>((resolve, reject) => {
+    child.stdout.on("data", (chunk) => {
+      output += chunk;
+      if (output.includes("ready: POST")) resolve();
+    });
+    child.on("exit", (code) => reject(new Error(`exited ${code}: ${output}`)));
+  });
+  await ready;
+  t.match(output, /downloading model: 100\.0%/, "non-terminal progress is logged");
+  const port = Number(/listening at http:\/\/127\.0\.0\.1:(\d+)/.exec(output)?.[1]);
+  const response = await fetch(`http://127.0.0.1:${port}/v1/embeddings`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ input: "downloaded" }),
+  });
+  t.equal(response.status, 200);
+  child.kill("SIGTERM");
+});

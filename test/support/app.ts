@@ -1,0 +1,58 @@
+import type { FastifyInstance } from "fastify";
+import { loadConfig, type Config } from "../../src/config/load.js";
+import { buildApp } from "../../src/http/app.js";
+import { Metrics } from "../../src/metrics/metrics.js";
+import { loadService, type LoadedService } from "../../src/service/load.js";
+import { ServiceState } from "../../src/service/state.js";
+
+export interface TestServer {
+  readonly app: FastifyInstance;
+  readonly config: Config;
+  readonly state: ServiceState;
+  readonly service: LoadedService;
+  close(): Promise<void>;
+}
+
+/** The engine the suite runs on: ENGINE=native|node-llama-cpp|auto, as in production. */
+export const TEST_ENGINE = process.env.ENGINE ?? "auto";
+
+/**
+ * The real server over a real GGUF file: config from env-style settings, the model loaded through
+ * the production loading code, requests through fastify.inject (or a socket after listen()).
+ */
+export async function startTestServer(modelPath: string, env: Record<string, string> = {}): Promise<TestServer> {
+  const config = loadConfig({ EMBEDDING_MODEL: modelPath, DEVICE: "cpu", ENGINE: TEST_ENGINE, LOG_LEVEL: "silent", ...env }, []);
+  const state = new ServiceState();
+  const metrics = new Metrics();
+  const app = await buildApp({ config, state, metrics, logger: false });
+  const service = await loadService(config, app.log, metrics);
+  state.markReady(service);
+  return {
+    app,
+    config,
+    state,
+    service,
+    async close() {
+      await app.close();
+      await service.scheduler.close();
+      await service.embedder.dispose();
+    },
+  };
+}
+
+export function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let dot = 0;
+  let na = 0;
+  let nb = 0;
+  for (let i = 0; i < a.length; i++) {
+    dot += a[i] * b[i];
+    na += a[i] * a[i];
+    nb += b[i] * b[i];
+  }
+  return dot / Math.sqrt(na * nb);
+}
+
+export function decodeBase64Vector(text: string): Float32Array {
+  const bytes = Buffer.from(text, "base64");
+  return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+}
