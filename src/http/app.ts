@@ -9,6 +9,7 @@ import { errorHandlerPlugin } from "./error-handler.js";
 import { errors } from "./errors.js";
 import { registerOpenApi } from "./openapi.js";
 import { requestLogPlugin } from "./request-log.js";
+import { clientErrorHandler, registerJsonParser } from "./wire.js";
 import { chatCompletionsRoute } from "./routes/chat-completions.js";
 import { embeddingsRoute } from "./routes/embeddings.js";
 import { healthRoute } from "./routes/health.js";
@@ -32,8 +33,10 @@ export async function buildApp({ config, state, metrics, logger }: AppOptions): 
     // OpenAI rejects `"input": 5` rather than reading it as "5": no type coercion.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
     return503OnClosing: true,
+    clientErrorHandler,
     forceCloseConnections: "idle",
   });
+  registerJsonParser(app);
   await app.register(errorHandlerPlugin, { bodyLimit: config.bodyLimit });
   await app.register(requestLogPlugin);
   await app.register(requestMetricsHook, { metrics });
@@ -46,6 +49,10 @@ export async function buildApp({ config, state, metrics, logger }: AppOptions): 
     },
   });
   await registerOpenApi(app, config.routePrefix);
+  // While shutting down, a finished response ends its keep-alive connection, so close() can finish.
+  app.addHook("onSend", async (_request, reply) => {
+    if (state.isStopping) reply.header("connection", "close");
+  });
 
   const routeOptions = { config, state };
   await app.register(

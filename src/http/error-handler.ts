@@ -49,14 +49,9 @@ export function toApiError(error: unknown, bodyLimit: number): ApiError {
       return errors.payloadTooLarge(bodyLimit);
     case "FST_ERR_CTP_INVALID_MEDIA_TYPE":
       return errors.unsupportedMediaType(undefined);
-    case "FST_ERR_CTP_EMPTY_JSON_BODY":
-      return errors.invalidRequest("The request body is empty; send a JSON object.", null, "empty_body");
   }
   const status = fastifyError.statusCode ?? 500;
-  if (status === 400 || error instanceof SyntaxError) {
-    return errors.invalidRequest(`The request body is not valid JSON: ${fastifyError.message}`, null, "invalid_json");
-  }
-  if (status > 400 && status < 500) {
+  if (status >= 400 && status < 500) {
     return new ApiError(status, "invalid_request_error", fastifyError.message ?? "Bad request.", null, fastifyError.code ?? null);
   }
   return errors.internal();

@@ -5,27 +5,14 @@ import { EmbeddingPipeline } from "../embedding/pipeline.js";
 import { createEmbedder } from "../engine/create.js";
 import { BatchScheduler, type SchedulerObserver } from "../engine/scheduler.js";
 import type { Embedder } from "../engine/types.js";
-import { resolveModel, type DownloadProgress } from "../model/resolve.js";
+import { periodicProgress } from "../model/progress.js";
+import { resolveModel } from "../model/resolve.js";
 import { poolingName, validateModelFile } from "../model/validate.js";
 import type { ReadyService } from "./state.js";
 
 export interface LoadedService extends ReadyService {
   readonly embedder: Embedder;
   readonly scheduler: BatchScheduler;
-}
-
-const PROGRESS_LOG_INTERVAL_MS = 5000;
-
-/** Periodic log lines for a download when no terminal shows node-llama-cpp's progress bar. */
-function progressLogger(log: FastifyBaseLogger): (progress: DownloadProgress) => void {
-  let lastLogged = 0;
-  return ({ downloadedBytes, totalBytes }) => {
-    const now = Date.now();
-    if (now - lastLogged < PROGRESS_LOG_INTERVAL_MS && downloadedBytes < totalBytes) return;
-    lastLogged = now;
-    const percent = totalBytes > 0 ? ((100 * downloadedBytes) / totalBytes).toFixed(1) : "?";
-    log.info({ downloadedBytes, totalBytes }, `downloading model: ${percent}%`);
-  };
 }
 
 /** Finds (downloading if needed), checks and loads the model, and puts a scheduler in front of it. */
@@ -39,7 +26,11 @@ export async function loadService(
   const modelPath = await resolveModel(config.embeddingModel, {
     modelDir: config.modelDir,
     progressBar: showBar,
-    onProgress: showBar ? undefined : progressLogger(log),
+    onProgress: showBar
+      ? undefined
+      : periodicProgress((percent, { downloadedBytes, totalBytes }) =>
+          log.info({ downloadedBytes, totalBytes }, `downloading model: ${percent}%`),
+        ),
   });
   const facts = await validateModelFile(modelPath);
   log.info(

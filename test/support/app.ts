@@ -10,6 +10,7 @@ export interface TestServer {
   readonly config: Config;
   readonly state: ServiceState;
   readonly service: LoadedService;
+  readonly metrics: Metrics;
   close(): Promise<void>;
 }
 
@@ -32,6 +33,7 @@ export async function startTestServer(modelPath: string, env: Record<string, str
     config,
     state,
     service,
+    metrics,
     async close() {
       await app.close();
       await service.scheduler.close();

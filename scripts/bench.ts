@@ -1,0 +1,98 @@
+/**
+ * `npm run bench`: both engines on synthetic full-size BGE-M3 files (24 layers, 1024 wide, the real
+ * vocabulary, random weights: the real model's shapes and cost), each server in its own process,
+ * on this machine, in one run. Prints markdown tables; numbers, not pass/fail.
+ *
+ *   npm run bench -- [--quants q8_0,q4_k_m] [--engines native,node-llama-cpp]
+ *                    [--long 1024,2048,4096,6521,8190] [--sections startup,latency,throughput,long]
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import type { BgeM3FileType } from "./gguf/bge-m3.js";
+import { repoRoot } from "./gguf/vocab.js";
+import { FULL, testModel } from "../test/helpers/models.js";
+import { startServerProcess } from "./bench/server-process.js";
+import { embedTokens, latencies, percentile, syntheticTokens, throughput } from "./bench/workloads.js";
+
+const { values } = parseArgs({
+  options: {
+    quants: { type: "string", default: "q8_0,q4_k_m" },
+    engines: { type: "string", default: "native,node-llama-cpp" },
+    long: { type: "string", default: "1024,2048,4096,6521,8190" },
+    sections: { type: "string", default: "startup,latency,throughput,long" },
+    threads: { type: "string", default: "0" },
+  },
+});
+const list = (text: string) => text.split(",").map((s) => s.trim()).filter(Boolean);
+const quants = list(values.quants!) as BgeM3FileType[];
+const engines = list(values.engines!);
+const longLengths = list(values.long!).map(Number);
+const sections = new Set(list(values.sections!));
+
+const mb = (bytes: number) => Math.round(bytes / 2 ** 20);
+const rows: Record<string, string | number>[] = [];
+const longRows: Record<string, string | number>[] = [];
+
+function log(message: string): void {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
+}
+
+for (const quant of quants) {
+  log(`model ${quant}: generating (cached after the first run)`);
+  const modelPath = await testModel({ ...FULL, fileType: quant });
+  for (const engine of engines) {
+    log(`${quant} / ${engine}: starting`);
+    const server = await startServerProcess({ EMBEDDING_MODEL: modelPath, ENGINE: engine, THREADS: values.threads! });
+    const row: Record<string, string | number> = { model: quant, engine };
+    try {
+      row["start to healthy (s)"] = +server.secondsToHealthy.toFixed(2);
+      row["idle RSS (MB)"] = mb(server.rssBytes());
+      await embedTokens(server.url, [syntheticTokens(20, 1)]);
+      if (sections.has("latency")) {
+        await latencies(server.url, { requests: 3, tokens: 20 });
+        const sorted = await latencies(server.url, { requests: 40, tokens: 20 });
+        row["~20-token p50 (ms)"] = +percentile(sorted, 50).toFixed(1);
+        row["~20-token p95 (ms)"] = +percentile(sorted, 95).toFixed(1);
+        log(`${quant} / ${engine}: p50 ${row["~20-token p50 (ms)"]} ms`);
+      }
+      if (sections.has("throughput")) {
+        const tokensPerSecond = await throughput(server.url, { requests: 16, perRequest: 16, tokens: 150, inFlight: 4 });
+        row["16x150 tokens, 4 in flight (tokens/s)"] = Math.round(tokensPerSecond);
+        log(`${quant} / ${engine}: ${row["16x150 tokens, 4 in flight (tokens/s)"]} tokens/s`);
+      }
+      if (sections.has("long")) {
+        for (const length of longLengths) {
+          server.resetPeak();
+          const started = performance.now();
+          await embedTokens(server.url, [syntheticTokens(length - 2, length)]);
+          const seconds = (performance.now() - started) / 1000;
+          longRows.push({ model: quant, engine, tokens: length, "time (s)": +seconds.toFixed(2), "peak RSS (MB)": mb(server.peakRssBytes()) });
+          log(`${quant} / ${engine}: ${length} tokens in ${seconds.toFixed(1)} s, peak ${mb(server.peakRssBytes())} MB`);
+        }
+      }
+    } catch (error) {
+      row.error = (error as Error).message.slice(0, 200);
+      log(`${quant} / ${engine}: ${row.error}`);
+    } finally {
+      await server.stop();
+    }
+    rows.push(row);
+  }
+}
+
+function table(data: Record<string, string | number>[]): string {
+  if (data.length === 0) return "";
+  const columns = [...new Set(data.flatMap((row) => Object.keys(row)))];
+  return [
+    `| ${columns.join(" | ")} |`,
+    `| ${columns.map(() => "---").join(" | ")} |`,
+    ...data.map((row) => `| ${columns.map((c) => row[c] ?? "").join(" | ")} |`),
+  ].join("\n");
+}
+
+const outDir = path.join(repoRoot, ".cache", "bench");
+mkdirSync(outDir, { recursive: true });
+const outFile = path.join(outDir, `bench-${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
+writeFileSync(outFile, JSON.stringify({ rows, longRows }, null, 2));
+process.stdout.write(`\n${table(rows)}\n\n${table(longRows)}\n\n(raw numbers: ${outFile})\n`);

@@ -1,0 +1,64 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
+import { createServer, type AddressInfo } from "node:net";
+
+/** A server started as users start it (`src/main.ts`), in its own process so its memory can be read. */
+export interface ServerProcess {
+  readonly url: string;
+  readonly pid: number;
+  /** Seconds from spawn to /health answering 200. */
+  readonly secondsToHealthy: number;
+  rssBytes(): number;
+  /** Peak RSS since start or since the last resetPeak(). */
+  peakRssBytes(): number;
+  resetPeak(): void;
+  stop(): Promise<void>;
+}
+
+function statusField(pid: number, field: string): number {
+  const match = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return match ? Number(match[1]) * 1024 : 0;
+}
+
+/** A port nobody listens on right now (the server binds it a moment later). */
+async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
+export async function startServerProcess(env: Record<string, string>, timeoutMs = 600_000): Promise<ServerProcess> {
+  const started = performance.now();
+  const port = await freePort();
+  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+    env: { ...process.env, HOST: "127.0.0.1", PORT: String(port), LOG_LEVEL: "warn", DEVICE: "cpu", ...env },
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  let log = "";
+  child.stderr!.on("data", (chunk: Buffer) => (log = (log + chunk.toString()).slice(-4000)));
+  const url = `http://127.0.0.1:${port}`;
+  for (;;) {
+    const response = await fetch(`${url}/health`).catch(() => undefined);
+    if (response?.status === 200) break;
+    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}: ${log}`);
+    if (performance.now() - started > timeoutMs) throw new Error(`server not healthy after ${timeoutMs} ms: ${log}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const pid = child.pid!;
+  return {
+    url,
+    pid,
+    secondsToHealthy: (performance.now() - started) / 1000,
+    rssBytes: () => statusField(pid, "VmRSS"),
+    peakRssBytes: () => statusField(pid, "VmHWM"),
+    // Writing 5 to clear_refs resets the kernel's peak-RSS mark (VmHWM) for the process.
+    resetPeak: () => writeFileSync(`/proc/${pid}/clear_refs`, "5"),
+    stop: () =>
+      new Promise((resolve) => {
+        child.once("exit", () => resolve());
+        child.kill("SIGTERM");
+      }),
+  };
+}

@@ -1,0 +1,50 @@
+/** Workloads of exact token counts: token-id inputs of ordinary vocabulary entries (no specials). */
+
+export function syntheticTokens(length: number, seed: number): number[] {
+  let state = seed * 2654435761 + 1;
+  return Array.from({ length }, () => {
+    state = (state * 1103515245 + 12345) >>> 0;
+    return 1000 + (state % 200_000);
+  });
+}
+
+export async function embedTokens(url: string, inputs: number[][]): Promise<void> {
+  const response = await fetch(`${url}/v1/embeddings`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ input: inputs, encoding_format: "base64" }),
+  });
+  if (response.status !== 200) throw new Error(`HTTP ${response.status}: ${await response.text()}`);
+  await response.arrayBuffer();
+}
+
+export function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+/** Tokens per second for `requests` requests of `perRequest` inputs of `tokens` ids, `inFlight` at a time. */
+export async function throughput(url: string, options: { requests: number; perRequest: number; tokens: number; inFlight: number }): Promise<number> {
+  // Ids given without <s>/</s>: the server adds two tokens to each input.
+  const tokensPerRequest = options.perRequest * (options.tokens + 2);
+  let next = 0;
+  const started = performance.now();
+  const worker = async () => {
+    while (next < options.requests) {
+      const id = next++;
+      await embedTokens(url, Array.from({ length: options.perRequest }, (_, i) => syntheticTokens(options.tokens, id * 1000 + i)));
+    }
+  };
+  await Promise.all(Array.from({ length: options.inFlight }, worker));
+  return (options.requests * tokensPerRequest) / ((performance.now() - started) / 1000);
+}
+
+/** Latencies (ms, sorted) of sequential single inputs. */
+export async function latencies(url: string, options: { requests: number; tokens: number }): Promise<number[]> {
+  const result: number[] = [];
+  for (let i = 0; i < options.requests; i++) {
+    const started = performance.now();
+    await embedTokens(url, [syntheticTokens(options.tokens, 7_000_000 + i)]);
+    result.push(performance.now() - started);
+  }
+  return result.sort((a, b) => a - b);
+}

@@ -1,0 +1,24 @@
+/**
+ * `npm run fetch-model`: resolves EMBEDDING_MODEL into MODEL_DIR (downloading it if needed) and checks
+ * it, without starting the server. Used to bake the model into an image at build time.
+ */
+import { ConfigError, loadConfig } from "../src/config/load.js";
+import { ModelError } from "../src/model/errors.js";
+import { periodicProgress } from "../src/model/progress.js";
+import { resolveModel } from "../src/model/resolve.js";
+import { validateModelFile } from "../src/model/validate.js";
+
+try {
+  const config = loadConfig();
+  const file = await resolveModel(config.embeddingModel, {
+    modelDir: config.modelDir,
+    progressBar: process.stderr.isTTY === true,
+    onProgress: process.stderr.isTTY ? undefined : periodicProgress((percent) => process.stdout.write(`downloading: ${percent}%\n`)),
+  });
+  const facts = await validateModelFile(file);
+  process.stdout.write(`${file}: ${facts.layers} layers, ${facts.embeddingLength} dimensions, context ${facts.contextLength}\n`);
+} catch (error) {
+  if (!(error instanceof ConfigError || error instanceof ModelError)) throw error;
+  process.stderr.write(`error: ${error.message}\n`);
+  process.exit(1);
+}
