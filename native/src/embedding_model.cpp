@@ -1,0 +1,538 @@
+#include "embedding_model.h"
+
+#include "addon_state.h"
+#include "common.h"
+#include "llama-ext.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <stdexcept>
+#include <string>
+#include <sys/stat.h>
+#include <thread>
+#include <vector>
+
+namespace bge {
+
+static const char * poolingName(enum llama_pooling_type pooling) {
+    switch (pooling) {
+        case LLAMA_POOLING_TYPE_NONE: return "none";
+        case LLAMA_POOLING_TYPE_MEAN: return "mean";
+        case LLAMA_POOLING_TYPE_CLS: return "cls";
+        case LLAMA_POOLING_TYPE_LAST: return "last";
+        case LLAMA_POOLING_TYPE_RANK: return "rank";
+        default: return "unspecified";
+    }
+}
+
+// ---- ModelState --------------------------------------------------------------------------------------
+
+void ModelState::release() {
+    if (ctx != nullptr) {
+        llama_free(ctx);
+        ctx = nullptr;
+    }
+    if (model != nullptr) {
+        llama_model_free(model);
+        model = nullptr;
+    }
+    vocab = nullptr;
+}
+
+ModelState::~ModelState() { release(); }
+
+// ---- load --------------------------------------------------------------------------------------------
+
+struct LoadOptions {
+    std::string modelPath;
+    uint32_t contextSize = 0;  // n_ctx (0 = the model's n_ctx_train)
+    uint32_t batchSize = 0;    // n_batch = n_ubatch (0 = contextSize)
+    uint32_t sequences = 1;    // n_seq_max
+    bool kvUnified = true;
+    int32_t threads = 0;       // 0 = hardware_concurrency
+    int32_t gpuLayers = 0;     // -1 = all
+    bool useGpu = false;       // false: no GPU device at all, no op offload
+    enum llama_flash_attn_type flashAttention = LLAMA_FLASH_ATTN_TYPE_AUTO;
+    enum llama_pooling_type pooling = LLAMA_POOLING_TYPE_UNSPECIFIED;  // from the GGUF
+};
+
+class LoadWorker : public PromiseWorker {
+  public:
+    LoadWorker(Napi::Env env, LoadOptions options) : PromiseWorker(env, "bge_m3_native.loadModel"), options(std::move(options)) {}
+
+  protected:
+    void Run() override {
+        struct stat st;
+        if (stat(options.modelPath.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+            throw std::runtime_error("model file not found: " + options.modelPath);
+        }
+        auto loaded = std::make_shared<ModelState>();
+
+        llama_model_params mparams = llama_model_default_params();
+        std::vector<ggml_backend_dev_t> gpus;
+        if (options.useGpu) {
+            mparams.n_gpu_layers = options.gpuLayers;
+        } else {
+            gpus.push_back(nullptr);  // an empty, NULL-terminated device list: CPU only
+            mparams.devices = gpus.data();
+            mparams.n_gpu_layers = 0;
+        }
+        loaded->model = llama_model_load_from_file(options.modelPath.c_str(), mparams);
+        if (loaded->model == nullptr) throw std::runtime_error(withReason("failed to load model " + options.modelPath));
+        clearCapturedErrors();
+
+        loaded->vocab = llama_model_get_vocab(loaded->model);
+        loaded->nVocab = llama_vocab_n_tokens(loaded->vocab);
+        loaded->nCtxTrain = llama_model_n_ctx_train(loaded->model);
+        loaded->nEmbd = llama_model_n_embd_out(loaded->model);
+        loaded->bos = llama_vocab_bos(loaded->vocab);
+        loaded->eos = llama_vocab_eos(loaded->vocab);
+        char desc[256] = {0};
+        llama_model_desc(loaded->model, desc, sizeof(desc));
+        loaded->description = desc;
+
+        const uint32_t nCtx = options.contextSize > 0 ? options.contextSize : static_cast<uint32_t>(std::max(loaded->nCtxTrain, 1));
+        const uint32_t nBatch = options.batchSize > 0 ? options.batchSize : nCtx;
+        if (options.sequences < 1 || options.sequences > 256) throw std::runtime_error("sequences must be in [1, 256]");
+        if (options.sequences > nBatch) throw std::runtime_error("sequences must not exceed batchSize");
+
+        llama_context_params cparams = llama_context_default_params();
+        cparams.n_ctx = std::max(nCtx, nBatch);  // a KV cache (causal models) must hold a whole packed batch
+        cparams.n_batch = nBatch;
+        cparams.n_ubatch = nBatch;  // non-causal attention needs each sequence in one ubatch
+        cparams.n_seq_max = options.sequences;
+        cparams.kv_unified = options.kvUnified;
+        const int32_t threads = options.threads > 0 ? options.threads : static_cast<int32_t>(std::max(1u, std::thread::hardware_concurrency()));
+        cparams.n_threads = threads;
+        cparams.n_threads_batch = threads;
+        cparams.embeddings = true;
+        cparams.pooling_type = options.pooling;
+        cparams.flash_attn_type = options.flashAttention;
+        cparams.no_perf = true;
+        cparams.op_offload = options.useGpu;
+        cparams.offload_kqv = options.useGpu;
+
+        loaded->ctx = llama_init_from_model(loaded->model, cparams);
+        if (loaded->ctx == nullptr) throw std::runtime_error(withReason("failed to create the embedding context"));
+
+        loaded->pooling = llama_pooling_type(loaded->ctx);
+        if (loaded->pooling == LLAMA_POOLING_TYPE_NONE || loaded->pooling == LLAMA_POOLING_TYPE_RANK ||
+            loaded->pooling == LLAMA_POOLING_TYPE_UNSPECIFIED) {
+            throw std::runtime_error(std::string("model pooling type is '") + poolingName(loaded->pooling) +
+                                     "': not a pooled-embedding model (set a pooling type)");
+        }
+        loaded->nCtx = llama_n_ctx(loaded->ctx);
+        loaded->nBatch = llama_n_ubatch(loaded->ctx);
+        loaded->nSeqMax = llama_n_seq_max(loaded->ctx);
+        loaded->hasMemory = llama_get_memory(loaded->ctx) != nullptr;
+        loaded->threads = threads;
+        // learned absolute position embeddings (BERT family) have exactly n_ctx_train rows
+        loaded->maxSequenceTokens = std::min<uint32_t>(loaded->nBatch, loaded->nCtxTrain > 0 ? loaded->nCtxTrain : loaded->nBatch);
+        loaded->maxSequenceTokens = std::min<uint32_t>(loaded->maxSequenceTokens, loaded->nCtx);
+
+        switch (options.flashAttention) {
+            case LLAMA_FLASH_ATTN_TYPE_ENABLED: loaded->flashAttention = "on"; break;
+            case LLAMA_FLASH_ATTN_TYPE_DISABLED: loaded->flashAttention = "off"; break;
+            default: loaded->flashAttention = "auto"; break;
+        }
+
+        const int32_t nDevices = llama_model_n_devices(loaded->model);
+        for (int32_t i = 0; i < nDevices; i++) {
+            ggml_backend_dev_t dev = llama_model_get_device(loaded->model, i);
+            if (dev == nullptr) continue;
+            auto type = ggml_backend_dev_type(dev);
+            if (type == GGML_BACKEND_DEVICE_TYPE_GPU || type == GGML_BACKEND_DEVICE_TYPE_IGPU) {
+                if (!loaded->gpuDevices.empty()) loaded->gpuDevices += ",";
+                loaded->gpuDevices += ggml_backend_dev_name(dev);
+            }
+        }
+        loaded->gpuLayers = options.useGpu ? options.gpuLayers : 0;
+        loaded->usesGpu = options.useGpu && !loaded->gpuDevices.empty() && options.gpuLayers != 0;
+        loaded->outputBufferBytes.store(static_cast<double>(llama_get_output_buffer_size(loaded->ctx)));
+        state = std::move(loaded);
+    }
+
+    Napi::Value Result(Napi::Env env) override { return EmbeddingModel::Wrap(env, std::move(state)); }
+
+  private:
+    LoadOptions options;
+    std::shared_ptr<ModelState> state;
+};
+
+static uint32_t readUint(const Napi::Object & obj, const char * key, uint32_t fallback) {
+    Napi::Value v = obj.Get(key);
+    if (v.IsUndefined() || v.IsNull()) return fallback;
+    if (!v.IsNumber()) throw std::invalid_argument(std::string(key) + " must be a number");
+    double d = v.As<Napi::Number>().DoubleValue();
+    if (!std::isfinite(d) || d < 0 || d != std::floor(d) || d > std::numeric_limits<uint32_t>::max()) {
+        throw std::invalid_argument(std::string(key) + " must be a non-negative integer");
+    }
+    return static_cast<uint32_t>(d);
+}
+
+Napi::Value LoadModel(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsObject()) return rejected(env, "loadModel(options): options must be an object", "ERR_INVALID_ARG");
+    Napi::Object o = info[0].As<Napi::Object>();
+    LoadOptions options;
+    try {
+        Napi::Value path = o.Get("modelPath");
+        if (!path.IsString()) throw std::invalid_argument("modelPath must be a string");
+        options.modelPath = path.As<Napi::String>().Utf8Value();
+        options.contextSize = readUint(o, "contextSize", 0);
+        options.batchSize = readUint(o, "batchSize", 0);
+        options.sequences = readUint(o, "sequences", 1);
+        options.threads = static_cast<int32_t>(std::min<uint32_t>(readUint(o, "threads", 0), 1024));
+        Napi::Value kv = o.Get("kvUnified");
+        if (kv.IsBoolean()) options.kvUnified = kv.As<Napi::Boolean>().Value();
+        Napi::Value useGpu = o.Get("useGpu");
+        if (useGpu.IsBoolean()) options.useGpu = useGpu.As<Napi::Boolean>().Value();
+        Napi::Value layers = o.Get("gpuLayers");
+        if (layers.IsNumber()) {
+            double d = layers.As<Napi::Number>().DoubleValue();
+            options.gpuLayers = d < 0 ? -1 : static_cast<int32_t>(std::min(d, 100000.0));
+        } else if (layers.IsString() && layers.As<Napi::String>().Utf8Value() == "all") {
+            options.gpuLayers = -1;
+        } else if (!layers.IsUndefined() && !layers.IsNull()) {
+            throw std::invalid_argument("gpuLayers must be a number or \"all\"");
+        }
+        Napi::Value fa = o.Get("flashAttention");
+        if (fa.IsString()) {
+            std::string s = fa.As<Napi::String>().Utf8Value();
+            if (s == "on") options.flashAttention = LLAMA_FLASH_ATTN_TYPE_ENABLED;
+            else if (s == "off") options.flashAttention = LLAMA_FLASH_ATTN_TYPE_DISABLED;
+            else if (s == "auto") options.flashAttention = LLAMA_FLASH_ATTN_TYPE_AUTO;
+            else throw std::invalid_argument("flashAttention must be \"auto\", \"on\" or \"off\"");
+        } else if (fa.IsBoolean()) {
+            options.flashAttention = fa.As<Napi::Boolean>().Value() ? LLAMA_FLASH_ATTN_TYPE_ENABLED : LLAMA_FLASH_ATTN_TYPE_DISABLED;
+        }
+        Napi::Value pooling = o.Get("pooling");
+        if (pooling.IsString()) {
+            std::string s = pooling.As<Napi::String>().Utf8Value();
+            if (s == "mean") options.pooling = LLAMA_POOLING_TYPE_MEAN;
+            else if (s == "cls") options.pooling = LLAMA_POOLING_TYPE_CLS;
+            else if (s == "last") options.pooling = LLAMA_POOLING_TYPE_LAST;
+            else if (s != "model") throw std::invalid_argument("pooling must be \"model\", \"mean\", \"cls\" or \"last\"");
+        }
+    } catch (const std::invalid_argument & err) {
+        return rejected(env, std::string("loadModel: ") + err.what(), "ERR_INVALID_ARG");
+    }
+    auto * worker = new LoadWorker(env, std::move(options));
+    Napi::Promise promise = worker->Promise();
+    worker->Queue();
+    return promise;
+}
+
+// ---- tokenize ----------------------------------------------------------------------------------------
+
+class TokenizeWorker : public PromiseWorker {
+  public:
+    TokenizeWorker(Napi::Env env, std::shared_ptr<ModelState> state, std::vector<std::string> texts)
+        : PromiseWorker(env, "bge_m3_native.tokenize"), state(std::move(state)), texts(std::move(texts)) {}
+
+  protected:
+    void Run() override {
+        std::shared_lock<std::shared_mutex> life(state->lifetime);
+        if (state->vocab == nullptr) throw std::runtime_error("the model is disposed");
+        tokens.resize(texts.size());
+        for (size_t i = 0; i < texts.size(); i++) {
+            const std::string & text = texts[i];
+            std::vector<llama_token> & out = tokens[i];
+            out.resize(text.size() + 4);
+            int32_t n = llama_tokenize(state->vocab, text.data(), static_cast<int32_t>(text.size()), out.data(),
+                                       static_cast<int32_t>(out.size()), /*add_special*/ true, /*parse_special*/ false);
+            if (n < 0 && n != std::numeric_limits<int32_t>::min()) {
+                out.resize(static_cast<size_t>(-n));
+                n = llama_tokenize(state->vocab, text.data(), static_cast<int32_t>(text.size()), out.data(),
+                                   static_cast<int32_t>(out.size()), true, false);
+            }
+            if (n < 0) throw std::runtime_error(withReason("tokenization failed for text " + std::to_string(i)));
+            out.resize(static_cast<size_t>(n));
+        }
+    }
+
+    Napi::Value Result(Napi::Env env) override {
+        Napi::Array result = Napi::Array::New(env, tokens.size());
+        for (size_t i = 0; i < tokens.size(); i++) {
+            auto arr = Napi::Uint32Array::New(env, tokens[i].size());
+            if (!tokens[i].empty()) std::memcpy(arr.Data(), tokens[i].data(), tokens[i].size() * sizeof(uint32_t));
+            result.Set(static_cast<uint32_t>(i), arr);
+        }
+        return result;
+    }
+
+  private:
+    std::shared_ptr<ModelState> state;
+    std::vector<std::string> texts;
+    std::vector<std::vector<llama_token>> tokens;
+};
+
+// ---- embed -------------------------------------------------------------------------------------------
+
+class EmbedWorker : public PromiseWorker {
+  public:
+    EmbedWorker(Napi::Env env, std::shared_ptr<ModelState> state, std::vector<llama_token> tokens, std::vector<uint32_t> lengths)
+        : PromiseWorker(env, "bge_m3_native.embed"), state(std::move(state)), tokens(std::move(tokens)), lengths(std::move(lengths)) {}
+
+  protected:
+    void Run() override {
+        std::shared_lock<std::shared_mutex> life(state->lifetime);
+        if (state->ctx == nullptr) throw std::runtime_error("the model is disposed");
+        std::lock_guard<std::mutex> busy(state->compute);
+        llama_context * ctx = state->ctx;
+
+        const int32_t nTokens = static_cast<int32_t>(tokens.size());
+        const size_t nSeqs = lengths.size();
+        llama_batch batch = llama_batch_init(nTokens, 0, 1);
+        struct BatchGuard {
+            llama_batch & b;
+            ~BatchGuard() { llama_batch_free(b); }
+        } guard{batch};
+
+        int32_t at = 0;
+        for (size_t s = 0; s < nSeqs; s++) {
+            for (uint32_t p = 0; p < lengths[s]; p++) {
+                batch.token[at] = tokens[at];
+                batch.pos[at] = static_cast<llama_pos>(p);
+                batch.n_seq_id[at] = 1;
+                batch.seq_id[at][0] = static_cast<llama_seq_id>(s);
+                batch.logits[at] = 1;
+                at++;
+            }
+        }
+        batch.n_tokens = nTokens;
+
+        // every batch starts from empty state (a no-op for encoder-only models, which keep none)
+        llama_memory_clear(llama_get_memory(ctx), true);
+        const int32_t rc = llama_decode(ctx, batch);
+        state->outputBufferBytes.store(static_cast<double>(llama_get_output_buffer_size(ctx)));
+        if (rc != 0) throw std::runtime_error(withReason("llama_decode failed (code " + std::to_string(rc) + ")"));
+
+        const size_t dim = static_cast<size_t>(state->nEmbd);
+        vectors.resize(nSeqs * dim);
+        for (size_t s = 0; s < nSeqs; s++) {
+            const float * e = llama_get_embeddings_seq(ctx, static_cast<llama_seq_id>(s));
+            if (e == nullptr) throw std::runtime_error(withReason("no embedding for sequence " + std::to_string(s)));
+            std::memcpy(vectors.data() + s * dim, e, dim * sizeof(float));
+        }
+        llama_memory_clear(llama_get_memory(ctx), true);
+    }
+
+    Napi::Value Result(Napi::Env env) override {
+        auto out = Napi::Float32Array::New(env, vectors.size());
+        if (!vectors.empty()) std::memcpy(out.Data(), vectors.data(), vectors.size() * sizeof(float));
+        return out;
+    }
+
+  private:
+    std::shared_ptr<ModelState> state;
+    std::vector<llama_token> tokens;
+    std::vector<uint32_t> lengths;
+    std::vector<float> vectors;
+};
+
+// ---- free --------------------------------------------------------------------------------------------
+
+class FreeWorker : public PromiseWorker {
+  public:
+    FreeWorker(Napi::Env env, std::shared_ptr<ModelState> state) : PromiseWorker(env, "bge_m3_native.dispose"), state(std::move(state)) {}
+
+  protected:
+    void Run() override {
+        std::unique_lock<std::shared_mutex> life(state->lifetime);  // waits for calls in flight
+        std::lock_guard<std::mutex> busy(state->compute);
+        state->release();
+        state->outputBufferBytes.store(0);
+    }
+
+  private:
+    std::shared_ptr<ModelState> state;
+};
+
+// ---- EmbeddingModel ----------------------------------------------------------------------------------
+
+Napi::Function EmbeddingModel::Define(Napi::Env env) {
+    return DefineClass(env, "EmbeddingModel", {
+        InstanceMethod("tokenize", &EmbeddingModel::Tokenize),
+        InstanceMethod("embed", &EmbeddingModel::Embed),
+        InstanceMethod("outputBufferSize", &EmbeddingModel::OutputBufferSize),
+        InstanceMethod("dispose", &EmbeddingModel::Dispose),
+        InstanceAccessor("disposed", &EmbeddingModel::GetDisposed, nullptr),
+        InstanceAccessor("info", &EmbeddingModel::GetInfo, nullptr),
+    });
+}
+
+Napi::Object EmbeddingModel::Wrap(Napi::Env env, std::shared_ptr<ModelState> state) {
+    AddonState * addon = env.GetInstanceData<AddonState>();
+    // the constructor only accepts this private token, so JS cannot construct half-made objects
+    Napi::Object obj = addon->modelConstructor.New({addon->constructToken.Value()});
+    EmbeddingModel * self = Napi::ObjectWrap<EmbeddingModel>::Unwrap(obj);
+    self->state = std::move(state);
+
+    const ModelState & s = *self->state;
+    Napi::Object i = Napi::Object::New(env);
+    i.Set("nVocab", s.nVocab);
+    i.Set("nEmbd", s.nEmbd);
+    i.Set("nCtxTrain", s.nCtxTrain);
+    i.Set("nCtx", s.nCtx);
+    i.Set("nBatch", s.nBatch);
+    i.Set("nSeqMax", s.nSeqMax);
+    i.Set("maxSequenceTokens", s.maxSequenceTokens);
+    i.Set("bosToken", s.bos);
+    i.Set("eosToken", s.eos);
+    i.Set("pooling", poolingName(s.pooling));
+    i.Set("usesGpu", s.usesGpu);
+    i.Set("gpuDevices", s.gpuDevices);
+    i.Set("gpuLayers", s.gpuLayers);
+    i.Set("threads", s.threads);
+    i.Set("flashAttention", s.flashAttention);
+    i.Set("hasMemory", s.hasMemory);
+    i.Set("description", s.description);
+    i.Freeze();
+    self->infoObject = Napi::Persistent(i);
+    return obj;
+}
+
+EmbeddingModel::EmbeddingModel(const Napi::CallbackInfo & info) : Napi::ObjectWrap<EmbeddingModel>(info) {
+    AddonState * addon = info.Env().GetInstanceData<AddonState>();
+    if (info.Length() < 1 || !info[0].StrictEquals(addon->constructToken.Value())) {
+        throw Napi::TypeError::New(info.Env(), "EmbeddingModel cannot be constructed directly; use loadModel()");
+    }
+}
+
+Napi::Value EmbeddingModel::GetInfo(const Napi::CallbackInfo & info) {
+    return infoObject.IsEmpty() ? info.Env().Undefined() : infoObject.Value();
+}
+
+Napi::Value EmbeddingModel::GetDisposed(const Napi::CallbackInfo & info) {
+    return Napi::Boolean::New(info.Env(), !state || state->disposed.load());
+}
+
+Napi::Value EmbeddingModel::OutputBufferSize(const Napi::CallbackInfo & info) {
+    return Napi::Number::New(info.Env(), state ? state->outputBufferBytes.load() : 0);
+}
+
+Napi::Value EmbeddingModel::Tokenize(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    if (!state || state->disposed.load()) return rejected(env, "the model is disposed", "ERR_DISPOSED");
+    if (info.Length() < 1 || !info[0].IsArray()) return rejected(env, "tokenize(texts): texts must be an array of strings", "ERR_INVALID_ARG");
+    Napi::Array arr = info[0].As<Napi::Array>();
+    std::vector<std::string> texts;
+    texts.reserve(arr.Length());
+    for (uint32_t i = 0; i < arr.Length(); i++) {
+        Napi::Value v = arr.Get(i);
+        if (!v.IsString()) return rejected(env, "tokenize(texts): texts[" + std::to_string(i) + "] is not a string", "ERR_INVALID_ARG");
+        texts.push_back(v.As<Napi::String>().Utf8Value());
+        if (texts.back().size() > static_cast<size_t>(std::numeric_limits<int32_t>::max() / 2)) {
+            return rejected(env, "tokenize(texts): texts[" + std::to_string(i) + "] is too long", "ERR_INVALID_ARG");
+        }
+    }
+    auto * worker = new TokenizeWorker(env, state, std::move(texts));
+    Napi::Promise promise = worker->Promise();
+    worker->Queue();
+    return promise;
+}
+
+// Validates one sequence and appends it to `tokens`. Returns an error message, empty when fine.
+static std::string appendSequence(const Napi::Value & v, uint32_t index, const ModelState & s, std::vector<llama_token> & tokens, uint32_t & length) {
+    const std::string where = "sequences[" + std::to_string(index) + "]";
+    const uint32_t nVocab = static_cast<uint32_t>(s.nVocab);
+    auto badId = [&](size_t at, const std::string & value) {
+        return where + "[" + std::to_string(at) + "] = " + value + " is not a token id (integers in [0, " + std::to_string(nVocab) + "))";
+    };
+    size_t n = 0;
+    if (v.IsTypedArray()) {
+        Napi::TypedArray ta = v.As<Napi::TypedArray>();
+        n = ta.ElementLength();
+        if (n == 0) return where + " is empty";
+        if (n > s.maxSequenceTokens) {
+            return where + " has " + std::to_string(n) + " tokens; at most " + std::to_string(s.maxSequenceTokens) + " fit one sequence";
+        }
+        if (ta.TypedArrayType() == napi_uint32_array) {
+            const uint32_t * d = ta.As<Napi::Uint32Array>().Data();
+            for (size_t k = 0; k < n; k++) {
+                if (d[k] >= nVocab) return badId(k, std::to_string(d[k]));
+                tokens.push_back(static_cast<llama_token>(d[k]));
+            }
+        } else if (ta.TypedArrayType() == napi_int32_array) {
+            const int32_t * d = ta.As<Napi::Int32Array>().Data();
+            for (size_t k = 0; k < n; k++) {
+                if (d[k] < 0 || static_cast<uint32_t>(d[k]) >= nVocab) return badId(k, std::to_string(d[k]));
+                tokens.push_back(d[k]);
+            }
+        } else {
+            return where + " must be a Uint32Array, an Int32Array or an array of integers";
+        }
+    } else if (v.IsArray()) {
+        Napi::Array a = v.As<Napi::Array>();
+        n = a.Length();
+        if (n == 0) return where + " is empty";
+        if (n > s.maxSequenceTokens) {
+            return where + " has " + std::to_string(n) + " tokens; at most " + std::to_string(s.maxSequenceTokens) + " fit one sequence";
+        }
+        for (uint32_t k = 0; k < n; k++) {
+            Napi::Value e = a.Get(k);
+            if (!e.IsNumber()) return badId(k, e.ToString().Utf8Value());
+            double d = e.As<Napi::Number>().DoubleValue();
+            if (!std::isfinite(d) || d != std::floor(d) || d < 0 || d >= static_cast<double>(nVocab)) {
+                return badId(k, e.ToString().Utf8Value());
+            }
+            tokens.push_back(static_cast<llama_token>(d));
+        }
+    } else {
+        return where + " must be a Uint32Array, an Int32Array or an array of integers";
+    }
+    length = static_cast<uint32_t>(n);
+    return "";
+}
+
+Napi::Value EmbeddingModel::Embed(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    if (!state || state->disposed.load()) return rejected(env, "the model is disposed", "ERR_DISPOSED");
+    if (info.Length() < 1 || !info[0].IsArray()) {
+        return rejected(env, "embed(sequences): sequences must be an array of token-id arrays", "ERR_INVALID_ARG");
+    }
+    Napi::Array seqs = info[0].As<Napi::Array>();
+    const ModelState & s = *state;
+    const uint32_t count = seqs.Length();
+    if (count == 0) return rejected(env, "embed(sequences): the batch is empty", "ERR_INVALID_ARG");
+    if (count > s.nSeqMax) {
+        return rejected(env, "embed(sequences): " + std::to_string(count) + " sequences exceed the context's limit of " +
+                                 std::to_string(s.nSeqMax), "ERR_BATCH_LIMIT");
+    }
+    std::vector<llama_token> tokens;
+    std::vector<uint32_t> lengths(count);
+    for (uint32_t i = 0; i < count; i++) {
+        std::string err = appendSequence(seqs.Get(i), i, s, tokens, lengths[i]);
+        if (!err.empty()) {
+            const bool tooLong = err.find("fit one sequence") != std::string::npos;
+            return rejected(env, "embed(sequences): " + err, tooLong ? "ERR_BATCH_LIMIT" : "ERR_INVALID_TOKENS");
+        }
+        if (tokens.size() > s.nBatch) {
+            return rejected(env, "embed(sequences): the batch has more than " + std::to_string(s.nBatch) +
+                                     " tokens (the context's batch size)", "ERR_BATCH_LIMIT");
+        }
+    }
+    auto * worker = new EmbedWorker(env, state, std::move(tokens), std::move(lengths));
+    Napi::Promise promise = worker->Promise();
+    worker->Queue();
+    return promise;
+}
+
+Napi::Value EmbeddingModel::Dispose(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    if (!state) {
+        auto d = Napi::Promise::Deferred::New(env);
+        d.Resolve(env.Undefined());
+        return d.Promise();
+    }
+    state->disposed.store(true);
+    auto * worker = new FreeWorker(env, state);
+    Napi::Promise promise = worker->Promise();
+    worker->Queue();
+    return promise;
+}
+
+}  // namespace bge

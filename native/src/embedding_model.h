@@ -1,0 +1,76 @@
+// One llama.cpp model + its pooled-embedding context, owned by a JS object.
+#pragma once
+
+#include <napi.h>
+
+#include "llama.h"
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+
+namespace bge {
+
+struct ModelState {
+    // shared: tokenize / embed in progress; unique: freeing. Frees wait for running calls.
+    std::shared_mutex lifetime;
+    // one decode at a time per context (the TS side serialises too; this keeps misuse from crashing)
+    std::mutex compute;
+
+    llama_model * model = nullptr;
+    llama_context * ctx = nullptr;
+    const llama_vocab * vocab = nullptr;
+
+    // set on the JS thread by dispose(): later calls reject at once
+    std::atomic<bool> disposed{false};
+    std::atomic<double> outputBufferBytes{0};
+
+    // immutable after load
+    int32_t nVocab = 0;
+    int32_t nEmbd = 0;       // pooled vector length (n_embd_out)
+    int32_t nCtxTrain = 0;
+    uint32_t nCtx = 0;
+    uint32_t nBatch = 0;     // == n_ubatch: most tokens per embed call
+    uint32_t nSeqMax = 0;
+    uint32_t maxSequenceTokens = 0;
+    llama_token bos = LLAMA_TOKEN_NULL;
+    llama_token eos = LLAMA_TOKEN_NULL;
+    enum llama_pooling_type pooling = LLAMA_POOLING_TYPE_UNSPECIFIED;
+    bool usesGpu = false;
+    int32_t gpuLayers = 0;
+    int32_t threads = 0;
+    bool hasMemory = false;
+    std::string flashAttention;
+    std::string description;
+    std::string gpuDevices;  // comma-separated names of the GPU devices the model uses
+
+    void release();  // frees ctx + model (caller holds `lifetime` exclusively or is the last owner)
+    ~ModelState();
+};
+
+class EmbeddingModel : public Napi::ObjectWrap<EmbeddingModel> {
+  public:
+    static Napi::Function Define(Napi::Env env);
+    // JS object around a loaded state (called on the JS thread by the load worker)
+    static Napi::Object Wrap(Napi::Env env, std::shared_ptr<ModelState> state);
+
+    explicit EmbeddingModel(const Napi::CallbackInfo & info);
+
+  private:
+    Napi::Value Tokenize(const Napi::CallbackInfo & info);
+    Napi::Value Embed(const Napi::CallbackInfo & info);
+    Napi::Value OutputBufferSize(const Napi::CallbackInfo & info);
+    Napi::Value Dispose(const Napi::CallbackInfo & info);
+    Napi::Value GetDisposed(const Napi::CallbackInfo & info);
+    Napi::Value GetInfo(const Napi::CallbackInfo & info);
+
+    std::shared_ptr<ModelState> state;
+    Napi::ObjectReference infoObject;
+};
+
+// loadModel(options): Promise<EmbeddingModel>
+Napi::Value LoadModel(const Napi::CallbackInfo & info);
+
+}  // namespace bge

@@ -1,0 +1,128 @@
+/**
+ * The whole JS surface of our N-API addon (native/src/*.cpp), typed in one place.
+ *
+ * Every call that touches llama.cpp runs on the libuv thread pool and returns a Promise; argument and
+ * limit errors reject before anything reaches llama.cpp, and llama.cpp failures reject with llama.cpp's
+ * own reason. Rejections carry a `code` (see NativeErrorCode) where the addon knows what went wrong.
+ */
+
+export type NativeLogLevel = "none" | "debug" | "info" | "warn" | "error";
+
+export type NativeErrorCode =
+  /** A malformed argument (not an array, empty batch, bad option). */
+  | "ERR_INVALID_ARG"
+  /** A sequence is empty or holds something that is not an integer in [0, nVocab). */
+  | "ERR_INVALID_TOKENS"
+  /** Too many sequences, too many tokens in the batch, or one sequence too long. */
+  | "ERR_BATCH_LIMIT"
+  /** The model was disposed. */
+  | "ERR_DISPOSED";
+
+export interface NativeError extends Error {
+  code?: NativeErrorCode;
+}
+
+export interface NativeLoadOptions {
+  readonly modelPath: string;
+  /** n_ctx; 0 or absent = the model's training context. */
+  readonly contextSize?: number;
+  /** n_batch = n_ubatch: most tokens (all sequences together) one embed() call takes; absent = contextSize. */
+  readonly batchSize?: number;
+  /** n_seq_max: most sequences one embed() call takes, 1..256 and <= batchSize. Default 1. */
+  readonly sequences?: number;
+  /** kv_unified (default true). Irrelevant for encoder-only models, which keep no KV cache. */
+  readonly kvUnified?: boolean;
+  /** CPU threads; 0 or absent = hardware concurrency. */
+  readonly threads?: number;
+  /** false (default): no GPU device is used at all (no layers, no op offload). */
+  readonly useGpu?: boolean;
+  /** Layers to offload when useGpu; -1 or "all" = every layer. */
+  readonly gpuLayers?: number | "all";
+  /** Flash attention: "auto" (default), "on", "off" (or a boolean). */
+  readonly flashAttention?: "auto" | "on" | "off" | boolean;
+  /** Pooling; "model" (default) = the GGUF's pooling type. Models without pooling are refused. */
+  readonly pooling?: "model" | "mean" | "cls" | "last";
+}
+
+export interface NativeModelInfo {
+  readonly nVocab: number;
+  /** Length of a pooled vector (n_embd_out). */
+  readonly nEmbd: number;
+  readonly nCtxTrain: number;
+  readonly nCtx: number;
+  /** Most tokens per embed() call (n_batch = n_ubatch). */
+  readonly nBatch: number;
+  /** Most sequences per embed() call. */
+  readonly nSeqMax: number;
+  /** Most tokens one sequence may have: min(nBatch, nCtx, nCtxTrain). */
+  readonly maxSequenceTokens: number;
+  readonly bosToken: number;
+  readonly eosToken: number;
+  readonly pooling: "mean" | "cls" | "last";
+  /** Layers were offloaded to a GPU device. */
+  readonly usesGpu: boolean;
+  /** Comma-separated ggml names of the GPU devices the model uses ("" when none). */
+  readonly gpuDevices: string;
+  readonly gpuLayers: number;
+  readonly threads: number;
+  readonly flashAttention: "auto" | "on" | "off";
+  /** The context keeps a KV cache (causal models); false for encoder-only models like BGE-M3. */
+  readonly hasMemory: boolean;
+  /** llama.cpp's one-line description, e.g. "bert 568M Q8_0". */
+  readonly description: string;
+}
+
+export interface NativeEmbeddingModel {
+  readonly info: NativeModelInfo;
+  readonly disposed: boolean;
+  /** Token ids per text, `<s>` and `</s>` added (llama_tokenize with add_special, no special parsing). */
+  tokenize(texts: readonly string[]): Promise<Uint32Array[]>;
+  /**
+   * One decode: every sequence gets its own seq_id; resolves with sequences.length pooled vectors of
+   * info.nEmbd floats, packed row after row. Calls on one model run one at a time.
+   */
+  embed(sequences: readonly (Uint32Array | Int32Array | readonly number[])[]): Promise<Float32Array>;
+  /** Bytes of the context's host output buffer as of the last decode (logits + per-token embeddings). */
+  outputBufferSize(): number;
+  /** Frees the context and model once calls in flight are done; later calls reject with ERR_DISPOSED. */
+  dispose(): Promise<void>;
+}
+
+export interface NativeDevice {
+  readonly name: string;
+  readonly description: string;
+  readonly type: "cpu" | "gpu" | "igpu" | "accel" | "other";
+  readonly memoryFree: number;
+  readonly memoryTotal: number;
+}
+
+export interface NativeAddon {
+  readonly build: {
+    /** Backends are .so files loaded at run time (portable builds). */
+    readonly backendDl: boolean;
+    readonly backendDir: string | null;
+    /** Built with GGML_CUDA. */
+    readonly cuda: boolean;
+  };
+  loadModel(options: NativeLoadOptions): Promise<NativeEmbeddingModel>;
+  /** ggml's devices (CPU, and CUDA GPUs when built with CUDA and a usable GPU is there). */
+  devices(): NativeDevice[];
+  /** llama.cpp/ggml log lines at or above this level go to stderr. Default "none". */
+  setLogLevel(level: NativeLogLevel): void;
+  getLogLevel(): NativeLogLevel;
+  /** llama_print_system_info(): the CPU features the build uses. */
+  systemInfo(): string;
+}
+
+/** build-info.json written next to the addon by scripts/build-native.ts. */
+export interface NativeBuildInfo {
+  readonly key: string;
+  readonly flavour: string;
+  readonly gpu: "none" | "cuda";
+  readonly cpu: "native" | "portable";
+  readonly cudaArchitectures: string | null;
+  readonly llamaCpp: { readonly release: string; readonly commit: string };
+  readonly patches: readonly string[];
+  readonly node: { readonly abi: string; readonly napi: string; readonly platform: string; readonly arch: string };
+  readonly builtAt: string;
+}

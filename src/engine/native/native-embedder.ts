@@ -1,0 +1,100 @@
+import { DeviceUnavailableError, EngineUnavailableError } from "../errors.js";
+import { resolveThreads } from "../threads.js";
+import type { BatchLimits, DeviceName, Embedder, EmbedderOptions, ModelInfo } from "../types.js";
+import type { NativeAddon, NativeEmbeddingModel } from "./addon-types.js";
+import { loadAddon, nativeAddonLoadError } from "./load-addon.js";
+
+/** llama.cpp's cap on sequences per context (LLAMA_MAX_SEQ). */
+const MAX_SEQUENCES = 256;
+
+/**
+ * Our addon: many sequences per decode (each its own seq_id), no logits buffer, vectors pooled by
+ * llama.cpp and returned as one Float32Array. Not normalised (the server does that).
+ */
+class NativeEmbedder implements Embedder {
+  readonly engine = "native" as const;
+  private queue: Promise<unknown> = Promise.resolve();
+  private disposing: Promise<void> | undefined;
+
+  constructor(
+    private readonly model: NativeEmbeddingModel,
+    readonly info: ModelInfo,
+    readonly limits: BatchLimits,
+    readonly device: DeviceName,
+  ) {}
+
+  tokenize(texts: readonly string[]): Promise<Uint32Array[]> {
+    return this.model.tokenize(texts);
+  }
+
+  embedBatch(sequences: readonly Uint32Array[]): Promise<Float32Array> {
+    // one decode at a time (the addon serialises too; queueing here keeps the uv pool free)
+    const run = this.queue.then(() => this.model.embed(sequences));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  dispose(): Promise<void> {
+    this.disposing ??= this.model.dispose();
+    return this.disposing;
+  }
+}
+
+function chooseGpu(addon: NativeAddon, options: EmbedderOptions): boolean {
+  if (options.device === "cpu") return false;
+  const gpus = addon.devices().filter((d) => d.type === "gpu" || d.type === "igpu");
+  if (addon.build.cuda && gpus.length > 0) return true;
+  if (options.device === "cuda") {
+    throw new DeviceUnavailableError(
+      addon.build.cuda
+        ? "DEVICE=cuda but the native addon found no usable CUDA GPU (driver missing or no device visible)"
+        : "DEVICE=cuda but the native addon was built without CUDA (rebuild with NATIVE_GPU=cuda npm run build:native)",
+    );
+  }
+  return false;
+}
+
+export async function loadNativeEmbedder(options: EmbedderOptions): Promise<Embedder> {
+  const addon = loadAddon();
+  if (!addon) throw new EngineUnavailableError(`the native addon cannot be loaded: ${nativeAddonLoadError() ?? "unknown reason"}`);
+  if (!Number.isInteger(options.contextSize) || options.contextSize < 2) {
+    throw new RangeError(`contextSize must be an integer >= 2, got ${options.contextSize}`);
+  }
+
+  const useGpu = chooseGpu(addon, options);
+  // a whole contextSize-token input must fit one decode: non-causal attention needs it in one ubatch
+  const batchTokens = Math.max(Math.floor(options.maxBatchTokens) || 0, options.contextSize);
+  const sequences = Math.max(1, Math.min(Math.floor(options.maxBatchSequences) || 1, MAX_SEQUENCES, batchTokens));
+
+  const model = await addon.loadModel({
+    modelPath: options.modelPath,
+    contextSize: options.contextSize,
+    batchSize: batchTokens,
+    sequences,
+    kvUnified: true,
+    threads: resolveThreads(options.threads),
+    useGpu,
+    gpuLayers: useGpu ? -1 : 0,
+    flashAttention: "auto",
+  });
+  try {
+    const i = model.info;
+    if (options.device === "cuda" && !i.usesGpu) {
+      throw new DeviceUnavailableError("DEVICE=cuda but no layer of the model was offloaded to a GPU");
+    }
+    if (i.bosToken < 0 || i.bosToken >= i.nVocab) throw new Error("the model's vocabulary has no <s> token");
+    if (i.eosToken < 0 || i.eosToken >= i.nVocab) throw new Error("the model's vocabulary has no </s> token");
+    const info: ModelInfo = {
+      nVocab: i.nVocab,
+      dimensions: i.nEmbd,
+      contextSize: Math.min(options.contextSize, i.maxSequenceTokens),
+      bosToken: i.bosToken,
+      eosToken: i.eosToken,
+    };
+    const limits: BatchLimits = { maxBatchTokens: i.nBatch, maxBatchSequences: i.nSeqMax };
+    return new NativeEmbedder(model, info, limits, i.usesGpu ? "cuda" : "cpu");
+  } catch (error) {
+    await model.dispose();
+    throw error;
+  }
+}

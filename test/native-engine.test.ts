@@ -1,0 +1,249 @@
+// Tests of our native addon engine (native/, src/engine/native/). Skipped when the addon is not built.
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import t from "tap";
+import type { NativeAddon, NativeError } from "../src/engine/native/addon-types.js";
+import { loadAddon, nativeAddonLoadError } from "../src/engine/native/load-addon.js";
+import { loadNativeEmbedder } from "../src/engine/native/native-embedder.js";
+import type { Embedder } from "../src/engine/types.js";
+import { TINY, testModel } from "./helpers/models.js";
+import { loadReferenceModel, referenceEmbedding } from "./helpers/reference.js";
+
+const addon = loadAddon();
+
+async function referenceEmbed(modelPath: string, tokens: readonly number[]): Promise<Float64Array> {
+  const model = loadReferenceModel(modelPath);
+  try {
+    return referenceEmbedding(model, tokens);
+  } finally {
+    model.close();
+  }
+}
+
+function row(vectors: Float32Array, i: number, dim: number): Float32Array {
+  return vectors.subarray(i * dim, (i + 1) * dim);
+}
+
+function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let dot = 0;
+  let na = 0;
+  let nb = 0;
+  for (let i = 0; i < a.length; i++) {
+    dot += a[i] * b[i];
+    na += a[i] * a[i];
+    nb += b[i] * b[i];
+  }
+  return dot / Math.sqrt(na * nb);
+}
+
+const TEXTS = [
+  "The quick brown fox jumps over the lazy dog.",
+  "a",
+  "BGE-M3 est un modèle d'embeddings multilingue. 多语言嵌入模型。",
+  "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt ut labore et dolore magna aliqua. ".repeat(8),
+  "",
+];
+
+if (!addon) {
+  t.plan(0, `native addon not built (${nativeAddonLoadError()}); run npm run build:native`);
+} else {
+  const native: NativeAddon = addon;
+  const modelPath = await testModel(TINY);
+  const CONTEXT = 8192;
+  const threads = Math.min(2, os.availableParallelism());
+
+  let engine: Embedder;
+  t.before(async () => {
+    engine = await loadNativeEmbedder({
+      modelPath,
+      device: "cpu",
+      threads,
+      contextSize: CONTEXT,
+      maxBatchTokens: 4096, // below contextSize: the engine must raise it so one full input fits
+      maxBatchSequences: 16,
+    });
+  });
+  t.teardown(async () => {
+    await engine?.dispose();
+  });
+
+  t.test("engine shape", async (t) => {
+    t.equal(engine.engine, "native");
+    t.equal(engine.device, "cpu");
+    t.equal(engine.info.contextSize, CONTEXT);
+    t.equal(engine.info.dimensions, 64);
+    t.equal(engine.info.nVocab, 250002);
+    t.ok(engine.limits.maxBatchTokens >= CONTEXT, "a whole contextSize input fits one batch");
+    t.equal(engine.limits.maxBatchSequences, 16);
+    const tokens = await engine.tokenize(TEXTS);
+    t.equal(tokens.length, TEXTS.length);
+    for (const seq of tokens) {
+      t.ok(seq instanceof Uint32Array);
+      t.equal(seq[0], engine.info.bosToken, "starts with <s>");
+      t.equal(seq[seq.length - 1], engine.info.eosToken, "ends with </s>");
+    }
+    t.same(Array.from(tokens[4]), [engine.info.bosToken, engine.info.eosToken], "empty text is <s></s>");
+  });
+
+  t.test("a mixed batch gives each sequence's vector alone", async (t) => {
+    const tokens = await engine.tokenize(TEXTS);
+    const dim = engine.info.dimensions;
+    const batch = await engine.embedBatch(tokens);
+    t.ok(batch instanceof Float32Array);
+    t.equal(batch.length, tokens.length * dim);
+    for (let i = 0; i < tokens.length; i++) {
+      const alone = await engine.embedBatch([tokens[i]]);
+      const c = cosine(row(batch, i, dim), alone);
+      t.ok(c >= 0.9999, `sequence ${i} (${tokens[i].length} tokens): cosine ${c}`);
+    }
+    // different inputs give different vectors (the batch is not one vector repeated)
+    t.ok(cosine(row(batch, 0, dim), row(batch, 3, dim)) < 0.999);
+  });
+
+  t.test("vectors match node-llama-cpp's embedding context", async (t) => {
+    const { getLlama, LlamaLogLevel } = await import("node-llama-cpp");
+    let llama;
+    try {
+      llama = await getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.error, progressLogs: false });
+    } catch (error) {
+      t.plan(0, `node-llama-cpp's prebuilt binary is not usable here: ${(error as Error).message}`);
+      return;
+    }
+    const model = await llama.loadModel({ modelPath, gpuLayers: 0 });
+    const contextSize = 1024;
+    const context = await model.createEmbeddingContext({ contextSize, batchSize: contextSize, threads });
+    try {
+      const ours = await engine.tokenize(TEXTS);
+      const dim = engine.info.dimensions;
+      const vectors = await engine.embedBatch(ours);
+      for (let i = 0; i < TEXTS.length; i++) {
+        const theirs = [engine.info.bosToken, ...model.tokenize(TEXTS[i], false), engine.info.eosToken];
+        t.same(Array.from(ours[i]), theirs, `text ${i}: same token ids`);
+        const embedding = await context.getEmbeddingFor(theirs as never);
+        const c = cosine(row(vectors, i, dim), embedding.vector);
+        t.ok(c >= 0.9999, `text ${i}: cosine ${c}`);
+      }
+    } finally {
+      await context.dispose();
+      await model.dispose();
+      await llama.dispose();
+    }
+  });
+
+  t.test("vectors match the float64 reference forward pass", async (t) => {
+    const tokens = await engine.tokenize(TEXTS.slice(0, 4));
+    const dim = engine.info.dimensions;
+    const vectors = await engine.embedBatch(tokens);
+    for (let i = 0; i < tokens.length; i++) {
+      const reference = await referenceEmbed(modelPath, Array.from(tokens[i]));
+      const c = cosine(row(vectors, i, dim), reference);
+      t.ok(c >= 0.9999, `sequence ${i}: cosine ${c}`);
+    }
+  });
+
+  t.test("bad input is rejected before llama.cpp and the process stays up", async (t) => {
+    const nVocab = engine.info.nVocab;
+    const ok = Uint32Array.of(engine.info.bosToken, 100, engine.info.eosToken);
+    const cases: [string, unknown[], string][] = [
+      ["id = nVocab", [Uint32Array.of(0, nVocab, 2)], "ERR_INVALID_TOKENS"],
+      ["id far out of range", [Uint32Array.of(0, 0xffffffff, 2)], "ERR_INVALID_TOKENS"],
+      ["negative id (Int32Array)", [Int32Array.of(0, -1, 2)], "ERR_INVALID_TOKENS"],
+      ["negative id (array)", [[0, -5, 2]], "ERR_INVALID_TOKENS"],
+      ["non-integer id", [[0, 1.5, 2]], "ERR_INVALID_TOKENS"],
+      ["NaN id", [[0, Number.NaN, 2]], "ERR_INVALID_TOKENS"],
+      ["string id", [[0, "7", 2]], "ERR_INVALID_TOKENS"],
+      ["empty sequence", [ok, new Uint32Array(0)], "ERR_INVALID_TOKENS"],
+      ["Float32Array sequence", [Float32Array.of(0, 1, 2)], "ERR_INVALID_TOKENS"],
+      ["empty batch", [], "ERR_INVALID_ARG"],
+      ["too many sequences", Array.from({ length: engine.limits.maxBatchSequences + 1 }, () => ok), "ERR_BATCH_LIMIT"],
+      ["too many tokens", [new Uint32Array(engine.limits.maxBatchTokens - 10).fill(5), new Uint32Array(20).fill(5)], "ERR_BATCH_LIMIT"],
+      ["one sequence past contextSize", [new Uint32Array(CONTEXT + 1).fill(5)], "ERR_BATCH_LIMIT"],
+    ];
+    for (const [name, batch, code] of cases) {
+      const error = (await engine.embedBatch(batch as Uint32Array[]).then(
+        () => undefined,
+        (e: NativeError) => e,
+      )) as NativeError | undefined;
+      t.ok(error instanceof Error, `${name}: rejected`);
+      t.equal(error?.code, code, `${name}: ${error?.message}`);
+    }
+    await t.rejects(engine.tokenize("not an array" as never), /texts must be an array/);
+    await t.rejects(engine.tokenize([42] as never), /is not a string/);
+    const after = await engine.embedBatch([ok]);
+    t.equal(after.length, engine.info.dimensions, "still works afterwards");
+  });
+
+  t.test("a near-8192-token input goes through without a logits buffer", async (t) => {
+    const model = await native.loadModel({ modelPath, contextSize: CONTEXT, batchSize: CONTEXT, sequences: 4, threads });
+    try {
+      const n = 8190;
+      const tokens = new Uint32Array(n);
+      for (let i = 0; i < n; i++) tokens[i] = 5 + ((i * 7919) % 200000);
+      tokens[0] = model.info.bosToken;
+      tokens[n - 1] = model.info.eosToken;
+      const vector = await model.embed([tokens]);
+      t.equal(vector.length, model.info.nEmbd);
+      t.ok(vector.every(Number.isFinite), "finite");
+      const bytes = model.outputBufferSize();
+      const logitsBytes = 4 * model.info.nVocab * n;
+      t.ok(bytes > 0, `output buffer ${bytes} bytes`);
+      t.ok(bytes <= 4 * model.info.nEmbd * CONTEXT + (1 << 20), `output buffer ${bytes} B holds per-token embeddings at most`);
+      t.ok(bytes < logitsBytes / 1000, `output buffer ${bytes} B vs ${logitsBytes} B of logits`);
+    } finally {
+      await model.dispose();
+    }
+  });
+
+  t.test("misuse of the raw addon does not crash", async (t) => {
+    const model = await native.loadModel({ modelPath, contextSize: 512, batchSize: 512, sequences: 4, threads });
+    const [a, b] = await model.tokenize(["first text", "second, longer text here"]);
+    // concurrent decodes on one context are serialised in C++
+    const results = await Promise.all([model.embed([a]), model.embed([b]), model.embed([a, b]), model.tokenize(["x"])]);
+    t.ok(cosine(results[0] as Float32Array, row(results[2] as Float32Array, 0, model.info.nEmbd)) >= 0.9999);
+    t.ok(cosine(results[1] as Float32Array, row(results[2] as Float32Array, 1, model.info.nEmbd)) >= 0.9999);
+    // dispose while a decode is in flight: the decode finishes, later calls reject
+    const inFlight = model.embed([a, b]);
+    const disposed = model.dispose();
+    t.equal(model.disposed, true);
+    await t.resolves(inFlight);
+    await disposed;
+    for (const call of [() => model.embed([a]), () => model.tokenize(["x"])]) {
+      const error = (await call().then(() => undefined, (e: NativeError) => e)) as NativeError | undefined;
+      t.equal(error?.code, "ERR_DISPOSED", String(error?.message));
+    }
+    await t.resolves(model.dispose(), "disposing twice is fine");
+    await t.rejects(native.loadModel({ modelPath: path.join(os.tmpdir(), "no-such-model.gguf") }), /model file not found/);
+    await t.rejects(native.loadModel({ modelPath, sequences: 300 }), /sequences/);
+    t.throws(() => new (model.constructor as new () => unknown)(), /cannot be constructed directly/);
+  });
+
+  t.test("llama.cpp failures become exceptions with llama.cpp's reason", async (t) => {
+    const junk = path.join(os.tmpdir(), `bge-m3-native-junk-${process.pid}.gguf`);
+    fs.writeFileSync(junk, Buffer.alloc(4096, 7));
+    try {
+      await t.rejects(native.loadModel({ modelPath: junk }), /failed to load model.*: .+/);
+    } finally {
+      fs.rmSync(junk, { force: true });
+    }
+  });
+
+  t.test("device selection", async (t) => {
+    if (!native.build.cuda) {
+      await t.rejects(
+        loadNativeEmbedder({ modelPath, device: "cuda", threads, contextSize: 512, maxBatchTokens: 512, maxBatchSequences: 1 }),
+        { name: "DeviceUnavailableError", message: /DEVICE=cuda/ },
+      );
+    }
+    const auto = await loadNativeEmbedder({ modelPath, device: "auto", threads, contextSize: 512, maxBatchTokens: 512, maxBatchSequences: 1 });
+    try {
+      const hasGpu = native.build.cuda && native.devices().some((d) => d.type === "gpu");
+      t.equal(auto.device, hasGpu ? "cuda" : "cpu", "auto falls back to the CPU without a GPU");
+    } finally {
+      await auto.dispose();
+    }
+    t.match(native.systemInfo(), /CPU/);
+    t.ok(native.devices().some((d) => d.type === "cpu"));
+    t.equal(native.getLogLevel(), "none", "quiet by default");
+  });
+}
