@@ -1,18 +1,41 @@
-// Runs the tap suite and ends with one plain "N passed, N failed" line that any CI can read.
+// `npm test`: the tap suite on the engine the server would use (ENGINE, default auto: native when
+// built), then, when that was the native engine, the engine-facing files again on node-llama-cpp,
+// so both engines pass the same contract. Ends with one plain "N passed, N failed" line.
 import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 
-const child = spawn("npx", ["tap", ...process.argv.slice(2)], { stdio: ["inherit", "pipe", "inherit"] });
-let tail = "";
-child.stdout.on("data", (chunk) => {
-  process.stdout.write(chunk);
-  tail = (tail + chunk.toString()).slice(-4096);
-});
-child.on("close", (code) => {
-  const summary = [...tail.matchAll(/# \{ ?total: (\d+)(?:, pass: (\d+))?(?:, fail: (\d+))?[^}]*\}/g)].at(-1);
-  if (summary) {
-    const passed = Number(summary[2] ?? 0);
-    const failed = Number(summary[3] ?? 0);
-    process.stdout.write(`\n${passed} passed, ${failed} failed\n`);
-  }
-  process.exit(code ?? 1);
-});
+const ENGINE_FACING = [
+  "test/embeddings-api.test.ts",
+  "test/reference-vectors.test.ts",
+  "test/auth-and-prefix.test.ts",
+  "test/openai-client.test.ts",
+  "test/fuzz.test.ts",
+  "test/operate.test.ts",
+];
+
+function tap(args, env) {
+  return new Promise((resolve) => {
+    const child = spawn("npx", ["tap", ...args], { stdio: ["inherit", "pipe", "inherit"], env: { ...process.env, ...env } });
+    let tail = "";
+    child.stdout.on("data", (chunk) => {
+      process.stdout.write(chunk);
+      tail = (tail + chunk.toString()).slice(-4096);
+    });
+    child.on("close", (code) => {
+      const summary = [...tail.matchAll(/# \{ ?total: (\d+)(?:, pass: (\d+))?(?:, fail: (\d+))?[^}]*\}/g)].at(-1);
+      resolve({ code: code ?? 1, passed: Number(summary?.[2] ?? 0), failed: Number(summary?.[3] ?? (code === 0 ? 0 : 1)) });
+    });
+  });
+}
+
+const args = process.argv.slice(2);
+const runs = [await tap(args, {})];
+const nativeBuilt = existsSync(new URL("../native/build/Release/bge_m3_native.node", import.meta.url));
+if (args.length === 0 && !process.env.ENGINE && nativeBuilt) {
+  process.stdout.write("\n# the engine-facing tests again on the node-llama-cpp engine\n");
+  runs.push(await tap(ENGINE_FACING, { ENGINE: "node-llama-cpp" }));
+}
+const passed = runs.reduce((sum, run) => sum + run.passed, 0);
+const failed = runs.reduce((sum, run) => sum + run.failed, 0);
+process.stdout.write(`\n${passed} passed, ${failed} failed\n`);
+process.exit(runs.every((run) => run.code === 0) ? 0 : 1);

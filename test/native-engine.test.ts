@@ -8,7 +8,7 @@ import { loadAddon, nativeAddonLoadError } from "../src/engine/native/load-addon
 import { loadNativeEmbedder } from "../src/engine/native/native-embedder.js";
 import type { Embedder } from "../src/engine/types.js";
 import { TINY, testModel } from "./helpers/models.js";
-import { loadReferenceModel, referenceEmbedding } from "./helpers/reference.js";
+import { cosine, loadReferenceModel, referenceEmbedding } from "./helpers/reference.js";
 
 const addon = loadAddon();
 
@@ -23,18 +23,6 @@ async function referenceEmbed(modelPath: string, tokens: readonly number[]): Pro
 
 function row(vectors: Float32Array, i: number, dim: number): Float32Array {
   return vectors.subarray(i * dim, (i + 1) * dim);
-}
-
-function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let dot = 0;
-  let na = 0;
-  let nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    dot += a[i] * b[i];
-    na += a[i] * a[i];
-    nb += b[i] * b[i];
-  }
-  return dot / Math.sqrt(na * nb);
 }
 
 const TEXTS = [

@@ -42,17 +42,7 @@ export async function startTestServer(modelPath: string, env: Record<string, str
   };
 }
 
-export function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let dot = 0;
-  let na = 0;
-  let nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    dot += a[i] * b[i];
-    na += a[i] * a[i];
-    nb += b[i] * b[i];
-  }
-  return dot / Math.sqrt(na * nb);
-}
+export { cosine } from "../helpers/reference.js";
 
 export function decodeBase64Vector(text: string): Float32Array {
   const bytes = Buffer.from(text, "base64");
