@@ -13,14 +13,15 @@ import type { BgeM3FileType } from "./gguf/bge-m3.js";
 import { repoRoot } from "./gguf/vocab.js";
 import { FULL, testModel } from "../test/helpers/models.js";
 import { startServerProcess } from "./bench/server-process.js";
-import { embedTokens, latencies, percentile, syntheticTokens, throughput } from "./bench/workloads.js";
+import { embedTokens, embedTokensFloat, latencies, percentile, syntheticTokens, throughput } from "./bench/workloads.js";
+import { cosine, loadReferenceModel, referenceEmbedding } from "../test/helpers/reference.js";
 
 const { values } = parseArgs({
   options: {
     quants: { type: "string", default: "q8_0,q4_k_m" },
     engines: { type: "string", default: "native,node-llama-cpp" },
     long: { type: "string", default: "1024,2048,4096,6521,8190" },
-    sections: { type: "string", default: "startup,latency,throughput,long" },
+    sections: { type: "string", default: "startup,fidelity,latency,throughput,long" },
     threads: { type: "string", default: "0" },
   },
 });
@@ -38,6 +39,22 @@ function log(message: string): void {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
 }
 
+/**
+ * Fidelity: cosine of each file's vectors to the float64 reference forward pass on the F32 weights
+ * the quantised files were made from (same seed), for a few inputs of 16 to 64 tokens.
+ */
+const fidelityInputs = [16, 24, 32, 48, 64].map((length) => syntheticTokens(length, length * 31));
+let fidelityReference: Float64Array[] | undefined;
+async function referenceVectors(): Promise<Float64Array[]> {
+  if (!fidelityReference) {
+    log("fidelity: reference forward pass on the F32 weights");
+    const model = loadReferenceModel(await testModel({ ...FULL, fileType: "f32" }));
+    fidelityReference = fidelityInputs.map((ids) => referenceEmbedding(model, [0, ...ids, 2]));
+    model.close();
+  }
+  return fidelityReference;
+}
+
 for (const quant of quants) {
   log(`model ${quant}: generating (cached after the first run)`);
   const modelPath = await testModel({ ...FULL, fileType: quant });
@@ -49,6 +66,12 @@ for (const quant of quants) {
       row["start to healthy (s)"] = +server.secondsToHealthy.toFixed(2);
       row["idle RSS (MB)"] = mb(server.rssBytes());
       await embedTokens(server.url, [syntheticTokens(20, 1)]);
+      if (sections.has("fidelity")) {
+        const reference = await referenceVectors();
+        const vectors = await embedTokensFloat(server.url, fidelityInputs);
+        const cosines = vectors.map((vector, i) => cosine(vector, reference[i]));
+        row["cosine to F32 reference (min)"] = +Math.min(...cosines).toFixed(5);
+      }
       if (sections.has("latency")) {
         await latencies(server.url, { requests: 3, tokens: 20 });
         const sorted = await latencies(server.url, { requests: 40, tokens: 20 });

@@ -8,14 +8,24 @@ export function syntheticTokens(length: number, seed: number): number[] {
   });
 }
 
-export async function embedTokens(url: string, inputs: number[][]): Promise<void> {
+async function postEmbeddings(url: string, inputs: number[][], encoding: "float" | "base64"): Promise<Response> {
   const response = await fetch(`${url}/v1/embeddings`, {
     method: "POST",
     headers: { "content-type": "application/json" },
-    body: JSON.stringify({ input: inputs, encoding_format: "base64" }),
+    body: JSON.stringify({ input: inputs, encoding_format: encoding }),
   });
   if (response.status !== 200) throw new Error(`HTTP ${response.status}: ${await response.text()}`);
-  await response.arrayBuffer();
+  return response;
+}
+
+/** Embeds and discards the answer (base64, the cheapest to produce and read). */
+export async function embedTokens(url: string, inputs: number[][]): Promise<void> {
+  await (await postEmbeddings(url, inputs, "base64")).arrayBuffer();
+}
+
+export async function embedTokensFloat(url: string, inputs: number[][]): Promise<number[][]> {
+  const body = (await (await postEmbeddings(url, inputs, "float")).json()) as { data: { embedding: number[] }[] };
+  return body.data.map((d) => d.embedding);
 }
 
 export function percentile(sorted: number[], p: number): number {
