@@ -87,6 +87,21 @@ t.test("/metrics: Prometheus text, behind the key unless METRICS_PUBLIC", async 
   t.equal((await open.app.inject({ method: "GET", url: "/metrics" })).statusCode, 200);
 });
 
+t.test("a stalled event loop is answered with 503 and Retry-After", async (t) => {
+  const server = await startTestServer(modelPath, { MAX_EVENT_LOOP_DELAY_MS: "20" });
+  t.teardown(() => server.close());
+  // Block this process's event loop across under-pressure's one-second samples.
+  for (let round = 0; round < 3; round++) {
+    const until = Date.now() + 400;
+    while (Date.now() < until);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const response = await server.app.inject({ method: "POST", url: "/v1/embeddings", payload: { input: "x" } });
+  t.equal(response.statusCode, 503);
+  t.equal(response.headers["retry-after"], "1");
+  t.equal(response.json().error.code, "server_overloaded");
+});
+
 t.test("/docs serves the OpenAPI description built from the route schemas", async (t) => {
   const server = await startTestServer(modelPath);
   t.teardown(() => server.close());
