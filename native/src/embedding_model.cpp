@@ -5,9 +5,11 @@
 #include "llama-ext.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <sys/stat.h>
@@ -56,7 +58,47 @@ struct LoadOptions {
     bool useGpu = false;       // false: no GPU device at all, no op offload
     enum llama_flash_attn_type flashAttention = LLAMA_FLASH_ATTN_TYPE_AUTO;
     enum llama_pooling_type pooling = LLAMA_POOLING_TYPE_UNSPECIFIED;  // from the GGUF
+    int32_t attentionBlock = 0;  // patch 0003: -1 = off, 0 = auto, > 0 = query rows per block
+    bool profile = false;        // time every graph node (slower: one node per scheduler step)
 };
+
+// patch 0003's setting is a process-wide default read at context creation: set + create under one lock
+static std::mutex contextCreation;
+
+// ---- profiling (opt-in, load option `profile`) ------------------------------------------------------
+// A scheduler eval callback that asks for every node, so the scheduler computes one node at a time, and
+// times each: the time from the "ask" call to the "done" call is that node's compute time.
+
+static std::string profileKey(const ggml_tensor * t) {
+    std::string op = ggml_op_desc(t);
+    if (t->op == GGML_OP_MUL_MAT) {
+        const char * name = ggml_get_name(t);
+        if (std::strncmp(name, "kqv", 3) == 0) return op + " (attn P.V)";
+        if (std::strncmp(name, "kq", 2) == 0) return op + " (attn Q.K^T)";
+        return op + " (weights)";
+    }
+    if (t->op == GGML_OP_SOFT_MAX) return op + " (attn)";
+    return op;
+}
+
+static bool profileCallback(struct ggml_tensor * t, bool ask, void * user) {
+    auto * p = static_cast<Profile *>(user);
+    const auto now = std::chrono::steady_clock::now();
+    if (ask) {
+        p->start = now;
+        return true;
+    }
+    auto & e = p->ops[profileKey(t)];
+    e.first += std::chrono::duration<double, std::milli>(now - p->start).count();
+    e.second += 1;
+    return true;
+}
+
+static double computeBufferBytes(const llama_context * ctx) {
+    double total = 0;
+    for (const auto & [buft, mb] : llama_get_memory_breakdown(ctx)) total += static_cast<double>(mb.compute);
+    return total;
+}
 
 class LoadWorker : public PromiseWorker {
   public:
@@ -111,10 +153,20 @@ class LoadWorker : public PromiseWorker {
         cparams.pooling_type = options.pooling;
         cparams.flash_attn_type = options.flashAttention;
         cparams.no_perf = true;
+        if (options.profile) {
+            loaded->profile = std::make_unique<Profile>();
+            cparams.cb_eval = profileCallback;
+            cparams.cb_eval_user_data = loaded->profile.get();
+        }
         cparams.op_offload = options.useGpu;
         cparams.offload_kqv = options.useGpu;
 
-        loaded->ctx = llama_init_from_model(loaded->model, cparams);
+        {
+            std::lock_guard<std::mutex> lock(contextCreation);
+            llama_set_attn_q_block_default(options.attentionBlock);
+            loaded->ctx = llama_init_from_model(loaded->model, cparams);
+            llama_set_attn_q_block_default(0);
+        }
         if (loaded->ctx == nullptr) throw std::runtime_error(withReason("failed to create the embedding context"));
 
         loaded->pooling = llama_pooling_type(loaded->ctx);
@@ -151,6 +203,8 @@ class LoadWorker : public PromiseWorker {
         loaded->gpuLayers = options.useGpu ? options.gpuLayers : 0;
         loaded->usesGpu = options.useGpu && !loaded->gpuDevices.empty() && options.gpuLayers != 0;
         loaded->outputBufferBytes.store(static_cast<double>(llama_get_output_buffer_size(loaded->ctx)));
+        loaded->computeBufferBytes.store(computeBufferBytes(loaded->ctx));
+        loaded->attentionBlock = options.attentionBlock;
         state = std::move(loaded);
     }
 
@@ -197,6 +251,16 @@ Napi::Value LoadModel(const Napi::CallbackInfo & info) {
             options.gpuLayers = -1;
         } else if (!layers.IsUndefined() && !layers.IsNull()) {
             throw std::invalid_argument("gpuLayers must be a number or \"all\"");
+        }
+        Napi::Value prof = o.Get("profile");
+        if (prof.IsBoolean()) options.profile = prof.As<Napi::Boolean>().Value();
+        Napi::Value ab = o.Get("attentionBlock");
+        if (ab.IsNumber()) {
+            double d = ab.As<Napi::Number>().DoubleValue();
+            if (!std::isfinite(d) || d != std::floor(d)) throw std::invalid_argument("attentionBlock must be an integer");
+            options.attentionBlock = d < 0 ? -1 : static_cast<int32_t>(std::min(d, 1.0e6));
+        } else if (!ab.IsUndefined() && !ab.IsNull()) {
+            throw std::invalid_argument("attentionBlock must be a number (-1 off, 0 auto, > 0 rows per block)");
         }
         Napi::Value fa = o.Get("flashAttention");
         if (fa.IsString()) {
@@ -308,6 +372,7 @@ class EmbedWorker : public PromiseWorker {
         llama_memory_clear(llama_get_memory(ctx), true);
         const int32_t rc = llama_decode(ctx, batch);
         state->outputBufferBytes.store(static_cast<double>(llama_get_output_buffer_size(ctx)));
+        state->computeBufferBytes.store(computeBufferBytes(ctx));
         if (rc != 0) throw std::runtime_error(withReason("llama_decode failed (code " + std::to_string(rc) + ")"));
 
         const size_t dim = static_cast<size_t>(state->nEmbd);
@@ -345,6 +410,7 @@ class FreeWorker : public PromiseWorker {
         std::lock_guard<std::mutex> busy(state->compute);
         state->release();
         state->outputBufferBytes.store(0);
+        state->computeBufferBytes.store(0);
     }
 
   private:
@@ -358,6 +424,8 @@ Napi::Function EmbeddingModel::Define(Napi::Env env) {
         InstanceMethod("tokenize", &EmbeddingModel::Tokenize),
         InstanceMethod("embed", &EmbeddingModel::Embed),
         InstanceMethod("outputBufferSize", &EmbeddingModel::OutputBufferSize),
+        InstanceMethod("computeBufferSize", &EmbeddingModel::ComputeBufferSize),
+        InstanceMethod("takeProfile", &EmbeddingModel::TakeProfile),
         InstanceMethod("dispose", &EmbeddingModel::Dispose),
         InstanceAccessor("disposed", &EmbeddingModel::GetDisposed, nullptr),
         InstanceAccessor("info", &EmbeddingModel::GetInfo, nullptr),
@@ -388,6 +456,7 @@ Napi::Object EmbeddingModel::Wrap(Napi::Env env, std::shared_ptr<ModelState> sta
     i.Set("gpuLayers", s.gpuLayers);
     i.Set("threads", s.threads);
     i.Set("flashAttention", s.flashAttention);
+    i.Set("attentionBlock", s.attentionBlock);
     i.Set("hasMemory", s.hasMemory);
     i.Set("description", s.description);
     i.Freeze();
@@ -412,6 +481,27 @@ Napi::Value EmbeddingModel::GetDisposed(const Napi::CallbackInfo & info) {
 
 Napi::Value EmbeddingModel::OutputBufferSize(const Napi::CallbackInfo & info) {
     return Napi::Number::New(info.Env(), state ? state->outputBufferBytes.load() : 0);
+}
+
+Napi::Value EmbeddingModel::ComputeBufferSize(const Napi::CallbackInfo & info) {
+    return Napi::Number::New(info.Env(), state ? state->computeBufferBytes.load() : 0);
+}
+
+// {op: [ms, count]} accumulated since the last call (empty unless loaded with profile: true); resets it.
+// Call between embed() calls only.
+Napi::Value EmbeddingModel::TakeProfile(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    Napi::Object out = Napi::Object::New(env);
+    if (!state || !state->profile) return out;
+    std::lock_guard<std::mutex> busy(state->compute);
+    for (const auto & [op, e] : state->profile->ops) {
+        Napi::Array a = Napi::Array::New(env, 2);
+        a.Set(0u, e.first);
+        a.Set(1u, e.second);
+        out.Set(op, a);
+    }
+    state->profile->ops.clear();
+    return out;
 }
 
 Napi::Value EmbeddingModel::Tokenize(const Napi::CallbackInfo & info) {

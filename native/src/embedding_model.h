@@ -6,12 +6,20 @@
 #include "llama.h"
 
 #include <atomic>
+#include <chrono>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
 #include <string>
 
 namespace bge {
+
+// per-op compute time of the graph nodes (load option profile: true)
+struct Profile {
+    std::chrono::steady_clock::time_point start;
+    std::map<std::string, std::pair<double, double>> ops;  // op -> (ms, nodes)
+};
 
 struct ModelState {
     // shared: tokenize / embed in progress; unique: freeing. Frees wait for running calls.
@@ -26,6 +34,8 @@ struct ModelState {
     // set on the JS thread by dispose(): later calls reject at once
     std::atomic<bool> disposed{false};
     std::atomic<double> outputBufferBytes{0};
+    std::atomic<double> computeBufferBytes{0};
+    std::unique_ptr<Profile> profile;  // set when loaded with profile: true (used by the eval callback)  // scheduler compute buffers (all backends), after the last decode
 
     // immutable after load
     int32_t nVocab = 0;
@@ -42,6 +52,7 @@ struct ModelState {
     int32_t gpuLayers = 0;
     int32_t threads = 0;
     bool hasMemory = false;
+    int32_t attentionBlock = 0;
     std::string flashAttention;
     std::string description;
     std::string gpuDevices;  // comma-separated names of the GPU devices the model uses
@@ -62,6 +73,8 @@ class EmbeddingModel : public Napi::ObjectWrap<EmbeddingModel> {
     Napi::Value Tokenize(const Napi::CallbackInfo & info);
     Napi::Value Embed(const Napi::CallbackInfo & info);
     Napi::Value OutputBufferSize(const Napi::CallbackInfo & info);
+    Napi::Value ComputeBufferSize(const Napi::CallbackInfo & info);
+    Napi::Value TakeProfile(const Napi::CallbackInfo & info);
     Napi::Value Dispose(const Napi::CallbackInfo & info);
     Napi::Value GetDisposed(const Napi::CallbackInfo & info);
     Napi::Value GetInfo(const Napi::CallbackInfo & info);

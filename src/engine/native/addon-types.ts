@@ -40,6 +40,14 @@ export interface NativeLoadOptions {
   readonly gpuLayers?: number | "all";
   /** Flash attention: "auto" (default), "on", "off" (or a boolean). */
   readonly flashAttention?: "auto" | "on" | "off" | boolean;
+  /**
+   * Query-blocked attention (patch 0003), used when flash attention is off: 0 (default) = auto (blocks
+   * sized to a fixed 64 MB KQ scratch, inputs of >= 1024 tokens only), -1 = off (llama.cpp's full
+   * n_tokens x n_tokens x n_head KQ), > 0 = this many query rows per block.
+   */
+  readonly attentionBlock?: number;
+  /** Time every graph node (scripts/profile-long.ts); slower, for profiling only. */
+  readonly profile?: boolean;
   /** Pooling; "model" (default) = the GGUF's pooling type. Models without pooling are refused. */
   readonly pooling?: "model" | "mean" | "cls" | "last";
 }
@@ -66,6 +74,8 @@ export interface NativeModelInfo {
   readonly gpuLayers: number;
   readonly threads: number;
   readonly flashAttention: "auto" | "on" | "off";
+  /** The attentionBlock setting the context was created with. */
+  readonly attentionBlock: number;
   /** The context keeps a KV cache (causal models); false for encoder-only models like BGE-M3. */
   readonly hasMemory: boolean;
   /** llama.cpp's one-line description, e.g. "bert 568M Q8_0". */
@@ -84,6 +94,10 @@ export interface NativeEmbeddingModel {
   embed(sequences: readonly (Uint32Array | Int32Array | readonly number[])[]): Promise<Float32Array>;
   /** Bytes of the context's host output buffer as of the last decode (logits + per-token embeddings). */
   outputBufferSize(): number;
+  /** Bytes of the scheduler's compute buffers (all backends), as of load or the last decode. */
+  computeBufferSize(): number;
+  /** Per-op compute time since the last call, {op: [ms, nodes]} (empty unless loaded with profile: true). */
+  takeProfile(): Record<string, [number, number]>;
   /** Frees the context and model once calls in flight are done; later calls reject with ERR_DISPOSED. */
   dispose(): Promise<void>;
 }

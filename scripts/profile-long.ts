@@ -1,0 +1,82 @@
+/**
+ * Where the time of one long input goes in the native engine, per ggml op, at several lengths
+ * (`npm run profile`): loads the addon with its profiling eval callback (every graph node timed on its
+ * own, so the total is a little above an unprofiled run) and prints a markdown table op -> ms (%).
+ *
+ *   tsx scripts/profile-long.ts [--model file.gguf] [--quant q8_0] [--lengths 1024,2048,4096,8190]
+ *                               [--attention blocked|plain|flash] [--threads N]
+ *
+ * Without --model it uses the full-size synthetic BGE-M3 (test/helpers/models.ts FULL, generated once).
+ */
+import os from "node:os";
+import { parseArgs } from "node:util";
+import type { BgeM3FileType } from "./gguf/bge-m3.js";
+import { FULL, testModel } from "../test/helpers/models.js";
+import { loadAddon, nativeAddonLoadError } from "../src/engine/native/load-addon.js";
+
+const { values } = parseArgs({
+  options: {
+    model: { type: "string" },
+    quant: { type: "string", default: "q8_0" },
+    lengths: { type: "string", default: "1024,2048,4096,8190" },
+    attention: { type: "string", default: "blocked" },
+    threads: { type: "string" },
+  },
+});
+
+const addon = loadAddon();
+if (!addon) throw new Error(`native addon not built: ${nativeAddonLoadError()}`);
+const lengths = values.lengths!.split(",").map(Number);
+const modelPath = values.model ?? (await testModel({ ...FULL, fileType: values.quant as BgeM3FileType }));
+const threads = Number(values.threads ?? Math.min(os.availableParallelism(), 16));
+const attention = {
+  blocked: { flashAttention: "off", attentionBlock: 0 },
+  plain: { flashAttention: "off", attentionBlock: -1 },
+  flash: { flashAttention: "on", attentionBlock: -1 },
+}[values.attention!] as { flashAttention: "on" | "off"; attentionBlock: number } | undefined;
+if (!attention) throw new Error("--attention must be blocked, plain or flash");
+
+const maxLen = Math.max(...lengths);
+const model = await addon.loadModel({
+  modelPath, contextSize: maxLen, batchSize: maxLen, sequences: 1, threads, profile: true, ...attention,
+});
+const { bosToken, eosToken, nVocab } = model.info;
+const ids = (n: number) => {
+  const out = [bosToken];
+  for (let i = 1; i < n - 1; i++) out.push(10 + ((i * 7919) % (nVocab - 20)));
+  out.push(eosToken);
+  return out;
+};
+
+const results: { len: number; wall: number; ops: Record<string, [number, number]> }[] = [];
+try {
+  await model.embed([ids(8)]); // warm-up
+  model.takeProfile();
+  for (const len of lengths) {
+    const t0 = performance.now();
+    await model.embed([ids(len)]);
+    const wall = performance.now() - t0;
+    results.push({ len, wall, ops: model.takeProfile() });
+    console.error(`${len} tokens: ${(wall / 1000).toFixed(1)} s`);
+  }
+} finally {
+  await model.dispose();
+}
+
+const opTotals = new Map<string, number>();
+for (const r of results) for (const [op, [ms]] of Object.entries(r.ops)) opTotals.set(op, (opTotals.get(op) ?? 0) + ms);
+const ops = [...opTotals.entries()].sort((a, b) => b[1] - a[1]).map(([op]) => op);
+
+console.log(`\nmodel ${modelPath}, attention ${values.attention}, ${threads} threads\n`);
+console.log(`| op | ${results.map((r) => `${r.len} tok ms (%)`).join(" | ")} |`);
+console.log(`|---|${results.map(() => "---:").join("|")}|`);
+for (const op of ops) {
+  const cells = results.map((r) => {
+    const total = Object.values(r.ops).reduce((s, [ms]) => s + ms, 0);
+    const ms = r.ops[op]?.[0] ?? 0;
+    return `${ms.toFixed(0)} (${((100 * ms) / total).toFixed(1)}%)`;
+  });
+  console.log(`| ${op} | ${cells.join(" | ")} |`);
+}
+console.log(`| **sum of ops** | ${results.map((r) => Object.values(r.ops).reduce((s, [ms]) => s + ms, 0).toFixed(0)).join(" | ")} |`);
+console.log(`| wall | ${results.map((r) => r.wall.toFixed(0)).join(" | ")} |`);
