@@ -3,8 +3,10 @@
  * vocabulary, random weights: the real model's shapes and cost), each server in its own process,
  * on this machine, in one run. Prints markdown tables; numbers, not pass/fail.
  *
- *   npm run bench -- [--quants q8_0,q4_k_m] [--engines native,node-llama-cpp]
- *                    [--long 1024,2048,4096,6521,8190] [--sections startup,latency,throughput,long]
+ *   npm run bench -- [--quants q8_0,q4_k_m] [--engines native,node-llama-cpp,native:512]
+ *                    [--long 1024,2048,4096,6521,8190] [--long-engines native,node-llama-cpp]
+ *                    [--sections fidelity,latency,throughput,long] [--requests 16]
+ * An engine written `name:N` runs with MAX_BATCH_TOKENS=N.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
@@ -21,7 +23,9 @@ const { values } = parseArgs({
     quants: { type: "string", default: "q8_0,q4_k_m" },
     engines: { type: "string", default: "native,node-llama-cpp" },
     long: { type: "string", default: "1024,2048,4096,6521,8190" },
-    sections: { type: "string", default: "startup,fidelity,latency,throughput,long" },
+    "long-engines": { type: "string" },
+    sections: { type: "string", default: "fidelity,latency,throughput,long" },
+    requests: { type: "string", default: "16" },
     threads: { type: "string", default: "0" },
   },
 });
@@ -30,6 +34,7 @@ const quants = list(values.quants!) as BgeM3FileType[];
 const engines = list(values.engines!);
 const longLengths = list(values.long!).map(Number);
 const sections = new Set(list(values.sections!));
+const longEngines = new Set(list(values["long-engines"] ?? values.engines!));
 
 const mb = (bytes: number) => Math.round(bytes / 2 ** 20);
 const rows: Record<string, string | number>[] = [];
@@ -60,7 +65,13 @@ for (const quant of quants) {
   const modelPath = await testModel({ ...FULL, fileType: quant });
   for (const engine of engines) {
     log(`${quant} / ${engine}: starting`);
-    const server = await startServerProcess({ EMBEDDING_MODEL: modelPath, ENGINE: engine, THREADS: values.threads! });
+    const [engineName, batchTokens] = engine.split(":");
+    const server = await startServerProcess({
+      EMBEDDING_MODEL: modelPath,
+      ENGINE: engineName,
+      THREADS: values.threads!,
+      ...(batchTokens ? { MAX_BATCH_TOKENS: batchTokens } : {}),
+    });
     const row: Record<string, string | number> = { model: quant, engine };
     try {
       row["start to healthy (s)"] = +server.secondsToHealthy.toFixed(2);
@@ -80,11 +91,11 @@ for (const quant of quants) {
         log(`${quant} / ${engine}: p50 ${row["~20-token p50 (ms)"]} ms`);
       }
       if (sections.has("throughput")) {
-        const tokensPerSecond = await throughput(server.url, { requests: 16, perRequest: 16, tokens: 150, inFlight: 4 });
+        const tokensPerSecond = await throughput(server.url, { requests: Number(values.requests), perRequest: 16, tokens: 150, inFlight: 4 });
         row["16x150 tokens, 4 in flight (tokens/s)"] = Math.round(tokensPerSecond);
         log(`${quant} / ${engine}: ${row["16x150 tokens, 4 in flight (tokens/s)"]} tokens/s`);
       }
-      if (sections.has("long")) {
+      if (sections.has("long") && longEngines.has(engine)) {
         for (const length of longLengths) {
           server.resetPeak();
           const started = performance.now();
