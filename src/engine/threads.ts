@@ -22,7 +22,22 @@ export function physicalCores(): number {
   return Math.max(1, usable);
 }
 
-/** THREADS=0 means one thread per physical core. */
+/**
+ * CPUs a container's quota allows (cgroup v2 `cpu.max`, e.g. a Kubernetes CPU limit), rounded up;
+ * undefined when there is no quota. Node's own core count sees every core of the host.
+ */
+export function cgroupCpuLimit(cpuMax = "/sys/fs/cgroup/cpu.max"): number | undefined {
+  try {
+    const [quota, period] = fs.readFileSync(cpuMax, "utf8").trim().split(/\s+/);
+    if (quota === "max" || !period) return undefined;
+    return Math.max(1, Math.ceil(Number(quota) / Number(period)));
+  } catch {
+    return undefined;
+  }
+}
+
+/** THREADS=0 means one thread per physical core, within the container's CPU quota. */
 export function resolveThreads(requested: number): number {
-  return requested > 0 ? requested : physicalCores();
+  if (requested > 0) return requested;
+  return Math.min(physicalCores(), cgroupCpuLimit() ?? Number.POSITIVE_INFINITY);
 }
