@@ -208,6 +208,16 @@ function layerNorm(x: Float64Array, rows: number, n: number, norm: Norm, eps: nu
   }
 }
 
+/** One vector from a model file: loads the weights, runs the forward pass, frees them. */
+export function referenceEmbed(path: string, ids: readonly number[]): Float64Array {
+  const model = loadReferenceModel(path);
+  try {
+    return referenceEmbedding(model, ids);
+  } finally {
+    model.close();
+  }
+}
+
 export function geluTanh(x: number): number {
   return 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * x * (1 + 0.044715 * x * x)));
 }
