@@ -88,14 +88,14 @@ t.test("/metrics: Prometheus text, behind the key unless METRICS_PUBLIC", async 
 });
 
 t.test("a stalled event loop is answered with 503 and Retry-After", async (t) => {
-  const server = await startTestServer(modelPath, { MAX_EVENT_LOOP_DELAY_MS: "20" });
+  // under-pressure compares the mean delay of ~100 samples per second: one 1.5 s stall makes it >= 14 ms.
+  const server = await startTestServer(modelPath, { MAX_EVENT_LOOP_DELAY_MS: "5" });
   t.teardown(() => server.close());
-  // Block this process's event loop across under-pressure's one-second samples.
-  for (let round = 0; round < 3; round++) {
-    const until = Date.now() + 400;
-    while (Date.now() < until);
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  // Stall this process's event loop across one of under-pressure's one-second samples; the sample
+  // taken right after the stall sees it, and requests in the next second are refused.
+  const until = Date.now() + 1500;
+  while (Date.now() < until);
+  await new Promise((r) => setTimeout(r, 50));
   const response = await server.app.inject({ method: "POST", url: "/v1/embeddings", payload: { input: "x" } });
   t.equal(response.statusCode, 503);
   t.equal(response.headers["retry-after"], "1");
