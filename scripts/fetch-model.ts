@@ -4,18 +4,13 @@
  */
 import { ConfigError, loadConfig } from "../src/config/load.js";
 import { ModelError } from "../src/model/errors.js";
-import { periodicProgress } from "../src/model/progress.js";
-import { resolveModel } from "../src/model/resolve.js";
-import { validateModelFile } from "../src/model/validate.js";
+import { prepareModel } from "../src/model/prepare.js";
 
 try {
   const config = loadConfig();
-  const file = await resolveModel(config.embeddingModel, {
-    modelDir: config.modelDir,
-    progressBar: process.stderr.isTTY === true,
-    onProgress: process.stderr.isTTY ? undefined : periodicProgress((percent) => process.stdout.write(`downloading: ${percent}%\n`)),
-  });
-  const facts = await validateModelFile(file);
+  const { path: file, facts } = await prepareModel(config.embeddingModel, config.modelDir, (percent) =>
+    process.stdout.write(`downloading: ${percent}%\n`),
+  );
   process.stdout.write(`${file}: ${facts.layers} layers, ${facts.embeddingLength} dimensions, context ${facts.contextLength}\n`);
 } catch (error) {
   if (!(error instanceof ConfigError || error instanceof ModelError)) throw error;

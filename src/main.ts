@@ -25,17 +25,15 @@ function fail(error: unknown): never {
 }
 
 function handleSignals(app: FastifyInstance, state: ServiceState, config: Config, getService: () => LoadedService | undefined): void {
-  let stopping = false;
   const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
+    if (state.isStopping) return;
+    state.markStopping();
     app.log.info({ signal }, "shutting down: finishing accepted requests");
     const deadline = setTimeout(() => {
       app.log.error(`shutdown took longer than ${config.shutdownTimeoutMs} ms; exiting`);
       process.exit(1);
     }, config.shutdownTimeoutMs);
     deadline.unref();
-    state.markStopping();
     const service = getService();
     await app.close();
     if (service) {

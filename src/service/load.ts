@@ -5,9 +5,8 @@ import { EmbeddingPipeline } from "../embedding/pipeline.js";
 import { createEmbedder } from "../engine/create.js";
 import { BatchScheduler, type SchedulerObserver } from "../engine/scheduler.js";
 import type { Embedder } from "../engine/types.js";
-import { periodicProgress } from "../model/progress.js";
-import { resolveModel } from "../model/resolve.js";
-import { poolingName, validateModelFile } from "../model/validate.js";
+import { prepareModel } from "../model/prepare.js";
+import { poolingName } from "../model/validate.js";
 import type { ReadyService } from "./state.js";
 
 export interface LoadedService extends ReadyService {
@@ -22,17 +21,9 @@ export async function loadService(
   observer: SchedulerObserver = {},
 ): Promise<LoadedService> {
   const started = performance.now();
-  const showBar = process.stderr.isTTY === true;
-  const modelPath = await resolveModel(config.embeddingModel, {
-    modelDir: config.modelDir,
-    progressBar: showBar,
-    onProgress: showBar
-      ? undefined
-      : periodicProgress((percent, { downloadedBytes, totalBytes }) =>
-          log.info({ downloadedBytes, totalBytes }, `downloading model: ${percent}%`),
-        ),
-  });
-  const facts = await validateModelFile(modelPath);
+  const { path: modelPath, facts } = await prepareModel(config.embeddingModel, config.modelDir, (percent, progress) =>
+    log.info(progress, `downloading model: ${percent}%`),
+  );
   log.info(
     { modelPath, layers: facts.layers, dimensions: facts.embeddingLength, context: facts.contextLength, pooling: poolingName(facts.poolingType) },
     "model file checked",
