@@ -4,7 +4,10 @@
  * own, so the total is a little above an unprofiled run) and prints a markdown table op -> ms (%).
  *
  *   tsx scripts/profile-long.ts [--model file.gguf] [--quant q8_0] [--lengths 1024,2048,4096,8190]
- *                               [--attention blocked|plain|flash] [--threads N]
+ *                               [--attention f32|f16|plain] [--threads N]
+ *
+ * --attention: f32 (default, the engine's CPU setting: flash attention with F32 K/V, patch 0003), f16
+ * (llama.cpp's stock CPU flash attention, K/V cast to F16), plain (flash attention off).
  *
  * Without --model it uses the full-size synthetic BGE-M3 (test/helpers/models.ts FULL, generated once).
  */
@@ -19,7 +22,7 @@ const { values } = parseArgs({
     model: { type: "string" },
     quant: { type: "string", default: "q8_0" },
     lengths: { type: "string", default: "1024,2048,4096,8190" },
-    attention: { type: "string", default: "blocked" },
+    attention: { type: "string", default: "f32" },
     threads: { type: "string" },
   },
 });
@@ -30,11 +33,11 @@ const lengths = values.lengths!.split(",").map(Number);
 const modelPath = values.model ?? (await testModel({ ...FULL, fileType: values.quant as BgeM3FileType }));
 const threads = Number(values.threads ?? Math.min(os.availableParallelism(), 16));
 const attention = {
-  blocked: { flashAttention: "off", attentionBlock: 0 },
-  plain: { flashAttention: "off", attentionBlock: -1 },
-  flash: { flashAttention: "on", attentionBlock: -1 },
-}[values.attention!] as { flashAttention: "on" | "off"; attentionBlock: number } | undefined;
-if (!attention) throw new Error("--attention must be blocked, plain or flash");
+  f32: { flashAttention: "on", f32KeyValues: true },
+  f16: { flashAttention: "on", f32KeyValues: false },
+  plain: { flashAttention: "off" },
+}[values.attention!] as { flashAttention: "on" | "off"; f32KeyValues?: boolean } | undefined;
+if (!attention) throw new Error("--attention must be f32, f16 or plain");
 
 const maxLen = Math.max(...lengths);
 const model = await addon.loadModel({

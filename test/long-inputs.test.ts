@@ -1,13 +1,15 @@
-// Long inputs through the native engine's query-blocked attention (native/patches/0003-*.patch):
-// results against the float64 reference and against llama.cpp's plain (unblocked) path, and the
-// scheduler's compute buffer as the context length doubles. Skipped when the addon is not built.
+// Long inputs through the native engine's CPU attention (native/patches/0003-*.patch: flash attention with
+// F32 K/V and its own tiled kernel): results against the float64 reference and against llama.cpp's plain
+// path (flash attention off, full F32 scores), packed sequences whose edges cut the kernel's tiles, and the
+// compute buffer as the context length doubles. The model has BGE-M3's head size (64), which that kernel
+// needs. Skipped when the addon is not built.
 import os from "node:os";
 import t from "tap";
 import type { NativeAddon, NativeEmbeddingModel } from "../src/engine/native/addon-types.js";
 import { loadAddon, nativeAddonLoadError } from "../src/engine/native/load-addon.js";
 import { loadNativeEmbedder } from "../src/engine/native/native-embedder.js";
 import type { Embedder } from "../src/engine/types.js";
-import { TINY, testModel } from "./helpers/models.js";
+import { TINY_HEAD64, testModel } from "./helpers/models.js";
 import { cosine, referenceEmbed } from "./helpers/reference.js";
 
 const addon = loadAddon();
@@ -35,35 +37,42 @@ if (!addon) {
   t.plan(0, `native addon not built (${nativeAddonLoadError()}); run npm run build:native`);
 } else {
   const native: NativeAddon = addon;
-  const modelPath = await testModel(TINY);
+  const modelPath = await testModel(TINY_HEAD64);
   const CONTEXT = 8192;
   const threads = Math.min(2, os.availableParallelism());
-  const options = { modelPath, device: "cpu" as const, threads, contextSize: CONTEXT, maxBatchTokens: CONTEXT, maxBatchSequences: 4 };
+  const options = { modelPath, device: "cpu" as const, threads, contextSize: CONTEXT, maxBatchTokens: CONTEXT, maxBatchSequences: 8 };
 
-  let blocked: Embedder;
+  let flash: Embedder;
   let plain: Embedder;
   t.before(async () => {
-    blocked = await loadNativeEmbedder(options, { flashAttention: "off", attentionBlock: 0 }); // blocks auto
-    plain = await loadNativeEmbedder(options, { flashAttention: "off", attentionBlock: -1 });
+    flash = await loadNativeEmbedder(options); // the CPU default: flash attention, F32 K/V
+    plain = await loadNativeEmbedder(options, { flashAttention: "off" });
   });
   t.teardown(async () => {
-    await blocked?.dispose();
+    await flash?.dispose();
     await plain?.dispose();
   });
 
   const embedOne = async (engine: Embedder, ids: readonly number[]) =>
     normalise(await engine.embedBatch([Uint32Array.from(ids)]));
 
+  t.test("the engine's CPU default is flash attention with F32 K/V", async (t) => {
+    const calls = t.capture(native, "loadModel", native.loadModel);
+    const engine = await loadNativeEmbedder({ ...options, contextSize: 512, maxBatchTokens: 512 });
+    await engine.dispose();
+    t.match(calls()[0]?.args[0], { flashAttention: "auto", f32KeyValues: true });
+  });
+
   t.test("4,096 tokens match the float64 reference", async (t) => {
-    const ids = tokens(4096, 4096, blocked.info.bosToken, blocked.info.eosToken, blocked.info.nVocab);
-    const got = await embedOne(blocked, ids);
+    const ids = tokens(4096, 4096, flash.info.bosToken, flash.info.eosToken, flash.info.nVocab);
+    const got = await embedOne(flash, ids);
     const want = referenceEmbed(modelPath, ids);
     t.ok(cosine(got, want) >= 0.99999, `cosine to reference ${cosine(got, want)}`);
   });
 
   t.test("8,190 tokens match the plain path (and the reference when REFERENCE_8K=1)", async (t) => {
-    const ids = tokens(8190, 8190, blocked.info.bosToken, blocked.info.eosToken, blocked.info.nVocab);
-    const got = await embedOne(blocked, ids);
+    const ids = tokens(8190, 8190, flash.info.bosToken, flash.info.eosToken, flash.info.nVocab);
+    const got = await embedOne(flash, ids);
     const old = await embedOne(plain, ids);
     t.ok(cosine(got, old) >= 0.999999, `cosine to plain path ${cosine(got, old)}`);
     if (process.env.REFERENCE_8K === "1") {
@@ -72,54 +81,49 @@ if (!addon) {
     }
   });
 
-  t.test("packed sequences across block edges match the plain path", async (t) => {
-    // explicit small blocks that do not divide the sequences: blocks straddle sequence boundaries
-    const small = await loadNativeEmbedder({ ...options, contextSize: 2048, maxBatchTokens: 2048 }, { flashAttention: "off", attentionBlock: 100 });
-    try {
-      const { bosToken, eosToken, nVocab } = small.info;
-      const seqs = [700, 1, 333, 1013].map((n, i) => Uint32Array.from(tokens(Math.max(n, 2), 77 + i, bosToken, eosToken, nVocab)));
-      const a = await small.embedBatch(seqs);
-      const b = await plain.embedBatch(seqs);
-      const dim = small.info.dimensions;
-      for (let i = 0; i < seqs.length; i++) {
-        const c = cosine(normalise(a.subarray(i * dim, (i + 1) * dim)), normalise(b.subarray(i * dim, (i + 1) * dim)));
-        t.ok(c >= 0.999999, `sequence ${i} (${seqs[i].length} tokens): cosine ${c}`);
-      }
-    } finally {
-      await small.dispose();
+  t.test("packed sequences whose edges cut the kernel's tiles match the plain path", async (t) => {
+    const { bosToken, eosToken, nVocab } = flash.info;
+    // 64-row tiles: sequences start and end mid-tile, one tile holds three sequences, one is a single token
+    const seqs = [700, 1, 2, 333, 1013].map((n, i) => Uint32Array.from(tokens(Math.max(n, 2), 77 + i, bosToken, eosToken, nVocab)));
+    const a = await flash.embedBatch(seqs);
+    const b = await plain.embedBatch(seqs);
+    const dim = flash.info.dimensions;
+    for (let i = 0; i < seqs.length; i++) {
+      const c = cosine(normalise(a.subarray(i * dim, (i + 1) * dim)), normalise(b.subarray(i * dim, (i + 1) * dim)));
+      t.ok(c >= 0.999999, `sequence ${i} (${seqs[i].length} tokens): cosine ${c}`);
     }
   });
 
   t.test("compute buffer stays bounded as the length doubles", async (t) => {
     const sizes = new Map<string, number>();
-    for (const block of [0, -1]) {
+    for (const mode of ["flash", "plain"] as const) {
       for (const ctx of [2048, 4096, 8192]) {
         let model: NativeEmbeddingModel | undefined;
         try {
           model = await native.loadModel({
-            modelPath, contextSize: ctx, batchSize: ctx, sequences: 1, threads, flashAttention: "off", attentionBlock: block,
+            modelPath, contextSize: ctx, batchSize: ctx, sequences: 1, threads, flashAttention: mode === "flash" ? "on" : "off",
           });
           // the size reserved at load is the worst case of a whole-context input; check it after one too
           await model.embed([tokens(ctx, 5, model.info.bosToken, model.info.eosToken, model.info.nVocab)]);
-          sizes.set(`${block}:${ctx}`, model.computeBufferSize());
+          sizes.set(`${mode}:${ctx}`, model.computeBufferSize());
         } finally {
           await model?.dispose();
         }
       }
     }
     const mb = (k: string) => (sizes.get(k)! / 2 ** 20).toFixed(1);
-    t.comment(`compute buffer MB, blocked: 2k ${mb("0:2048")}, 4k ${mb("0:4096")}, 8k ${mb("0:8192")}; ` +
-      `plain: 2k ${mb("-1:2048")}, 4k ${mb("-1:4096")}, 8k ${mb("-1:8192")}`);
-    // plain: n_tokens^2 x heads F32 scores (quadratic); blocked: a fixed KQ scratch + linear
-    // activations + the n_tokens^2 F32 mask (4 bytes per token pair, not 4 x heads)
-    t.ok(sizes.get("0:8192")! < sizes.get("-1:8192")! / 3, "blocked 8k uses under a third of plain 8k");
-    // all but the mask (n^2 F32) grows at most linearly with blocks; the plain path's scores grow 4x
-    const mask = (n: number) => 4 * n * n;
-    const growth = (block: number) => (sizes.get(`${block}:8192`)! - mask(8192)) / (sizes.get(`${block}:4096`)! - mask(4096));
-    t.ok(growth(0) <= 2.2, `blocked, less the mask: x${growth(0).toFixed(2)} from 4k to 8k`);
-    t.ok(growth(-1) >= 3, `plain, less the mask: x${growth(-1).toFixed(2)} from 4k to 8k`);
+    t.comment(`compute buffer MB, flash: 2k ${mb("flash:2048")}, 4k ${mb("flash:4096")}, 8k ${mb("flash:8192")}; ` +
+      `plain: 2k ${mb("plain:2048")}, 4k ${mb("plain:4096")}, 8k ${mb("plain:8192")}`);
+    // plain: n_tokens^2 x heads F32 scores (quadratic); flash: per-thread tiles + linear activations + the
+    // n_tokens^2 F16 mask (2 bytes per token pair)
+    t.ok(sizes.get("flash:8192")! < sizes.get("plain:8192")! / 3, "flash 8k uses under a third of plain 8k");
+    const mask = (n: number, bytes: number) => bytes * n * n;
+    const growth = (mode: string, bytes: number) =>
+      (sizes.get(`${mode}:8192`)! - mask(8192, bytes)) / (sizes.get(`${mode}:4096`)! - mask(4096, bytes));
+    t.ok(growth("flash", 2) <= 2.2, `flash, less the mask: x${growth("flash", 2).toFixed(2)} from 4k to 8k`);
+    t.ok(growth("plain", 4) >= 3, `plain, less the mask: x${growth("plain", 4).toFixed(2)} from 4k to 8k`);
     const perPair = (k: string, n: number) => sizes.get(k)! / (n * n);
-    t.ok(perPair("0:8192", 8192) < 8, `blocked: ${perPair("0:8192", 8192).toFixed(2)} bytes per token pair at 8k (mask: 4)`);
-    t.ok(perPair("-1:8192", 8192) >= 4 * TINY.heads!, "plain: scores for every head and token pair");
+    t.ok(perPair("flash:8192", 8192) < 4, `flash: ${perPair("flash:8192", 8192).toFixed(2)} bytes per token pair at 8k (mask: 2)`);
+    t.ok(perPair("plain:8192", 8192) >= 4 * TINY_HEAD64.heads!, "plain: scores for every head and token pair");
   });
 }

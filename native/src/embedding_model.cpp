@@ -58,7 +58,7 @@ struct LoadOptions {
     bool useGpu = false;       // false: no GPU device at all, no op offload
     enum llama_flash_attn_type flashAttention = LLAMA_FLASH_ATTN_TYPE_AUTO;
     enum llama_pooling_type pooling = LLAMA_POOLING_TYPE_UNSPECIFIED;  // from the GGUF
-    int32_t attentionBlock = 0;  // patch 0003: -1 = off, 0 = auto, > 0 = query rows per block
+    int f32KeyValues = -1;       // patch 0003, flash attention keeps K/V in F32: 1 yes, 0 no, -1 = !useGpu
     bool profile = false;        // time every graph node (slower: one node per scheduler step)
 };
 
@@ -152,6 +152,8 @@ class LoadWorker : public PromiseWorker {
         cparams.embeddings = true;
         cparams.pooling_type = options.pooling;
         cparams.flash_attn_type = options.flashAttention;
+        // GPU backends' flash-attention kernels want F16 K/V; the CPU's F32 tiled kernel is faster and exact
+        const bool f32KeyValues = options.f32KeyValues < 0 ? !options.useGpu : options.f32KeyValues == 1;
         cparams.no_perf = true;
         if (options.profile) {
             loaded->profile = std::make_unique<Profile>();
@@ -163,9 +165,9 @@ class LoadWorker : public PromiseWorker {
 
         {
             std::lock_guard<std::mutex> lock(contextCreation);
-            llama_set_attn_q_block_default(options.attentionBlock);
+            llama_set_flash_attn_f32_kv_default(f32KeyValues);
             loaded->ctx = llama_init_from_model(loaded->model, cparams);
-            llama_set_attn_q_block_default(0);
+            llama_set_flash_attn_f32_kv_default(false);
         }
         if (loaded->ctx == nullptr) throw std::runtime_error(withReason("failed to create the embedding context"));
 
@@ -204,7 +206,7 @@ class LoadWorker : public PromiseWorker {
         loaded->usesGpu = options.useGpu && !loaded->gpuDevices.empty() && options.gpuLayers != 0;
         loaded->outputBufferBytes.store(static_cast<double>(llama_get_output_buffer_size(loaded->ctx)));
         loaded->computeBufferBytes.store(computeBufferBytes(loaded->ctx));
-        loaded->attentionBlock = options.attentionBlock;
+        loaded->f32KeyValues = f32KeyValues;
         state = std::move(loaded);
     }
 
@@ -254,13 +256,11 @@ Napi::Value LoadModel(const Napi::CallbackInfo & info) {
         }
         Napi::Value prof = o.Get("profile");
         if (prof.IsBoolean()) options.profile = prof.As<Napi::Boolean>().Value();
-        Napi::Value ab = o.Get("attentionBlock");
-        if (ab.IsNumber()) {
-            double d = ab.As<Napi::Number>().DoubleValue();
-            if (!std::isfinite(d) || d != std::floor(d)) throw std::invalid_argument("attentionBlock must be an integer");
-            options.attentionBlock = d < 0 ? -1 : static_cast<int32_t>(std::min(d, 1.0e6));
-        } else if (!ab.IsUndefined() && !ab.IsNull()) {
-            throw std::invalid_argument("attentionBlock must be a number (-1 off, 0 auto, > 0 rows per block)");
+        Napi::Value f32kv = o.Get("f32KeyValues");
+        if (f32kv.IsBoolean()) {
+            options.f32KeyValues = f32kv.As<Napi::Boolean>().Value() ? 1 : 0;
+        } else if (!f32kv.IsUndefined() && !f32kv.IsNull()) {
+            throw std::invalid_argument("f32KeyValues must be a boolean");
         }
         Napi::Value fa = o.Get("flashAttention");
         if (fa.IsString()) {
@@ -456,7 +456,7 @@ Napi::Object EmbeddingModel::Wrap(Napi::Env env, std::shared_ptr<ModelState> sta
     i.Set("gpuLayers", s.gpuLayers);
     i.Set("threads", s.threads);
     i.Set("flashAttention", s.flashAttention);
-    i.Set("attentionBlock", s.attentionBlock);
+    i.Set("f32KeyValues", s.f32KeyValues);
     i.Set("hasMemory", s.hasMemory);
     i.Set("description", s.description);
     i.Freeze();

@@ -52,7 +52,7 @@ struct ModelState {
     int32_t gpuLayers = 0;
     int32_t threads = 0;
     bool hasMemory = false;
-    int32_t attentionBlock = 0;
+    bool f32KeyValues = false;
     std::string flashAttention;
     std::string description;
     std::string gpuDevices;  // comma-separated names of the GPU devices the model uses

@@ -24,6 +24,14 @@ export const TINY_K: Readonly<BgeM3Options> = Object.freeze({
   layers: 2, width: 256, heads: 4, ffn: 512, contextLength: 8192, vocab: "real", fileType: "f32", seed: 1
 });
 
+/**
+ * Head size 64 like BGE-M3 (2 heads of width 128), so attention takes the same CPU kernels as the real
+ * model (patch 0003's F32 flash attention needs whole SIMD tiles per head); the smallest such shape.
+ */
+export const TINY_HEAD64: Readonly<BgeM3Options> = Object.freeze({
+  layers: 2, width: 128, heads: 2, ffn: 256, contextLength: 8192, vocab: "real", fileType: "f32", seed: 1
+});
+
 /** BAAI/bge-m3's real shape (Q8_0 ~635 MB, Q4_K_M ~440 MB, F32 ~2.3 GB). */
 export const FULL: Readonly<BgeM3Options> = Object.freeze({
   layers: 24, width: 1024, heads: 16, ffn: 4096, contextLength: 8192, vocab: "real", fileType: "q8_0", seed: 1

@@ -41,11 +41,10 @@ export interface NativeLoadOptions {
   /** Flash attention: "auto" (default), "on", "off" (or a boolean). */
   readonly flashAttention?: "auto" | "on" | "off" | boolean;
   /**
-   * Query-blocked attention (patch 0003), used when flash attention is off: 0 (default) = auto (blocks
-   * sized to a fixed 64 MB KQ scratch, inputs of >= 1024 tokens only), -1 = off (llama.cpp's full
-   * n_tokens x n_tokens x n_head KQ), > 0 = this many query rows per block.
+   * Flash attention keeps K/V in F32 (patch 0003: the CPU's F32 tiled kernel) instead of casting them
+   * to F16. Default: true unless useGpu (GPU kernels want F16 K/V).
    */
-  readonly attentionBlock?: number;
+  readonly f32KeyValues?: boolean;
   /** Time every graph node (scripts/profile-long.ts); slower, for profiling only. */
   readonly profile?: boolean;
   /** Pooling; "model" (default) = the GGUF's pooling type. Models without pooling are refused. */
@@ -74,8 +73,8 @@ export interface NativeModelInfo {
   readonly gpuLayers: number;
   readonly threads: number;
   readonly flashAttention: "auto" | "on" | "off";
-  /** The attentionBlock setting the context was created with. */
-  readonly attentionBlock: number;
+  /** The f32KeyValues setting the context was created with. */
+  readonly f32KeyValues: boolean;
   /** The context keeps a KV cache (causal models); false for encoder-only models like BGE-M3. */
   readonly hasMemory: boolean;
   /** llama.cpp's one-line description, e.g. "bert 568M Q8_0". */

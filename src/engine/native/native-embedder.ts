@@ -56,26 +56,25 @@ function chooseGpu(addon: NativeAddon, options: EmbedderOptions): boolean {
 
 /** Attention settings of the native engine (tests and benchmarks; the server uses the defaults). */
 export interface NativeAttentionOptions {
-  /**
-   * Flash attention: default "off" on the CPU, which selects patch 0003's query-blocked F32 attention
-   * for inputs of 1,024+ tokens (~35% faster than the CPU flash-attention kernel at 1k-4k tokens, and
-   * more accurate); packed batches stay small (MAX_BATCH_TOKENS 512), where the whole-batch masked
-   * attention costs little. "auto" on a GPU.
-   */
+  /** Flash attention: "auto" (default: on wherever the backend supports it, the CPU included). */
   readonly flashAttention?: "auto" | "on" | "off";
-  /** Patch 0003's query-blocked attention (flash attention off): 0 auto (default), -1 off, > 0 rows. */
-  readonly attentionBlock?: number;
+  /**
+   * Keep K/V in F32 for flash attention (patch 0003's CPU kernel: exact F32, and faster than both the stock
+   * F16 kernel and attention without flash at every length). Default: on the CPU only.
+   */
+  readonly f32KeyValues?: boolean;
 }
 
 /**
- * BGE_M3_NATIVE_ATTENTION (benchmarks only): "flash" = flash attention "auto" (the engine's setting
- * before patch 0003), "plain" = flash attention off and no blocks, "blocked" = the default on the CPU.
+ * BGE_M3_NATIVE_ATTENTION (benchmarks and comparisons only): "f32" = the default on the CPU, "f16" =
+ * llama.cpp's stock CPU flash attention (K/V cast to F16), "plain" = flash attention off (n_tokens^2 F32
+ * scores per head).
  */
 function attentionFromEnv(): NativeAttentionOptions | undefined {
   switch (process.env.BGE_M3_NATIVE_ATTENTION) {
-    case "flash": return { flashAttention: "auto", attentionBlock: -1 };
-    case "plain": return { flashAttention: "off", attentionBlock: -1 };
-    case "blocked": return { flashAttention: "off", attentionBlock: 0 };
+    case "f32": return { flashAttention: "auto", f32KeyValues: true };
+    case "f16": return { flashAttention: "auto", f32KeyValues: false };
+    case "plain": return { flashAttention: "off" };
     default: return undefined;
   }
 }
@@ -102,10 +101,8 @@ export async function loadNativeEmbedder(options: EmbedderOptions, attention: Na
     threads: resolveThreads(options.threads),
     useGpu,
     gpuLayers: useGpu ? -1 : 0,
-    // CPU: flash attention off, so patch 0003's F32 query-blocked attention takes inputs of 1,024+ tokens
-    // (faster and more accurate than the CPU flash-attention kernel there); GPU: its flash attention.
-    flashAttention: attention.flashAttention ?? envAttention?.flashAttention ?? (useGpu ? "auto" : "off"),
-    attentionBlock: attention.attentionBlock ?? envAttention?.attentionBlock ?? 0,
+    flashAttention: attention.flashAttention ?? envAttention?.flashAttention ?? "auto",
+    f32KeyValues: attention.f32KeyValues ?? envAttention?.f32KeyValues ?? !useGpu,
   });
   try {
     const i = model.info;
