@@ -420,24 +420,21 @@ async function build(mode: Mode): Promise<void> {
   }
 
   async function compile(): Promise<void> {
-    const nodeApiIncludes = [
-      require("node-api-headers").include_dir as string,
-      packageDir("node-addon-api"),
-    ].join(";");
-    log(`configuring (${cmakeArgs.join(" ")})`);
-    await run("cmake", [
-      "-S", nativeDir, "-B", buildDir,
-      ...(ninja && !fs.existsSync(path.join(buildDir, "Makefile")) ? ["-G", "Ninja"] : []),
-      `-DLLAMA_CPP_DIR=${srcDir}`,
-      `-DNODE_API_INCLUDE_DIRS=${nodeApiIncludes}`,
-      ...cmakeArgs,
-    ], logFile);
+    // cmake-js drives CMake. native/package.json declares a Node-API addon (`binary.napi_versions`), so
+    // cmake-js passes the node-api-headers and node-addon-api include dirs as CMAKE_JS_INC and downloads
+    // nothing; without it, it would fetch Node's full headers from the network.
+    const cmakeJs = [
+      path.join(packageDir("cmake-js"), "bin", "cmake-js"), "--directory", nativeDir, "--out", buildDir,
+      ...(fs.existsSync(path.join(buildDir, "Makefile")) ? ["--prefer-make"] : []), // keep an existing tree's generator
+    ];
+    log(`configuring with cmake-js (${cmakeArgs.join(" ")})`);
+    await run(process.execPath, [...cmakeJs, "configure", "--", `-DLLAMA_CPP_DIR=${srcDir}`, ...cmakeArgs], logFile);
 
     // stage: compile
     log(`compiling with ${jobs} job(s) (a cold build takes minutes; progress in the log)`);
     const binDir = path.join(buildDir, "bin");
     fs.rmSync(path.join(binDir, "bge_m3_native.node"), { force: true });
-    await run("cmake", ["--build", buildDir, "--target", "bge_m3_native", "--parallel", String(jobs)], logFile);
+    await run(process.execPath, [...cmakeJs, "build", "--target", "bge_m3_native", "--parallel", String(jobs)], logFile);
 
     // stage: collect
     const files = fs.readdirSync(binDir).filter((f) => f === "bge_m3_native.node" || /\.(so|dylib|dll)(\.\d+)*$/.test(f));
