@@ -60,6 +60,10 @@ async function referenceVectors(): Promise<Float64Array[]> {
   return fidelityReference;
 }
 
+// before any server starts: the reference pass blocks this process for minutes, and a server's idle
+// keep-alive connection closed meanwhile made the next request fail ("fetch failed")
+if (sections.has("fidelity")) await referenceVectors();
+
 for (const quant of quants) {
   log(`model ${quant}: generating (cached after the first run)`);
   const modelPath = await testModel({ ...FULL, fileType: quant });
@@ -70,6 +74,7 @@ for (const quant of quants) {
       EMBEDDING_MODEL: modelPath,
       ENGINE: engineName,
       THREADS: values.threads!,
+      REQUEST_TIMEOUT_MS: "0", // one long input may take minutes
       ...(batchTokens ? { MAX_BATCH_TOKENS: batchTokens } : {}),
     });
     const row: Record<string, string | number> = { model: quant, engine };

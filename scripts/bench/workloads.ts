@@ -1,3 +1,5 @@
+import http from "node:http";
+
 /** Workloads of exact token counts: token-id inputs of ordinary vocabulary entries (no specials). */
 
 export function syntheticTokens(length: number, seed: number): number[] {
@@ -8,23 +10,38 @@ export function syntheticTokens(length: number, seed: number): number[] {
   });
 }
 
-async function postEmbeddings(url: string, inputs: number[][], encoding: "float" | "base64"): Promise<Response> {
-  const response = await fetch(`${url}/v1/embeddings`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ input: inputs, encoding_format: encoding }),
+/**
+ * POST /v1/embeddings over node:http rather than fetch: undici gives up on a response whose headers take
+ * over 5 minutes, and one long input on the slower engine takes about that.
+ */
+function postEmbeddings(url: string, inputs: number[][], encoding: "float" | "base64"): Promise<Buffer> {
+  const body = JSON.stringify({ input: inputs, encoding_format: encoding });
+  return new Promise((resolve, reject) => {
+    const request = http.request(`${url}/v1/embeddings`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) },
+    }, (response) => {
+      const chunks: Buffer[] = [];
+      response.on("data", (chunk: Buffer) => chunks.push(chunk));
+      response.on("end", () => {
+        const text = Buffer.concat(chunks);
+        if (response.statusCode !== 200) reject(new Error(`HTTP ${response.statusCode}: ${text.toString().slice(0, 500)}`));
+        else resolve(text);
+      });
+      response.on("error", reject);
+    });
+    request.on("error", reject);
+    request.end(body);
   });
-  if (response.status !== 200) throw new Error(`HTTP ${response.status}: ${await response.text()}`);
-  return response;
 }
 
 /** Embeds and discards the answer (base64, the cheapest to produce and read). */
 export async function embedTokens(url: string, inputs: number[][]): Promise<void> {
-  await (await postEmbeddings(url, inputs, "base64")).arrayBuffer();
+  await postEmbeddings(url, inputs, "base64");
 }
 
 export async function embedTokensFloat(url: string, inputs: number[][]): Promise<number[][]> {
-  const body = (await (await postEmbeddings(url, inputs, "float")).json()) as { data: { embedding: number[] }[] };
+  const body = JSON.parse((await postEmbeddings(url, inputs, "float")).toString()) as { data: { embedding: number[] }[] };
   return body.data.map((d) => d.embedding);
 }
 
