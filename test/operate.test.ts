@@ -142,3 +142,26 @@ t.test("SIGTERM during a request: the request completes, the process exits 0", a
   t.equal(await exited, 0, output.slice(-2000));
   t.match(output, /shutting down/);
 });
+
+t.test("llama.cpp's own logs: off at LOG_LEVEL=info, on at trace", async (t) => {
+  const startupOutput = async (logLevel: string): Promise<string> => {
+    const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+      env: { ...process.env, PORT: "0", HOST: "127.0.0.1", DEVICE: "cpu", EMBEDDING_MODEL: modelPath, LOG_LEVEL: logLevel },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let output = "";
+    child.stderr.on("data", (chunk) => (output += chunk));
+    child.stdout.on("data", (chunk) => (output += chunk));
+    const exited = new Promise((resolve) => child.on("exit", resolve));
+    await new Promise<void>((resolve, reject) => {
+      const timer = setInterval(() => output.includes("ready: POST") && resolve(), 50);
+      child.on("exit", (code) => reject(new Error(`exited early with ${code}: ${output}`)));
+      exited.then(() => clearInterval(timer), () => clearInterval(timer));
+    });
+    child.kill("SIGTERM");
+    await exited;
+    return output;
+  };
+  t.notMatch(await startupOutput("info"), /llama_model_loader/);
+  t.match(await startupOutput("trace"), /llama_model_loader/);
+});

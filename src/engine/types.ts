@@ -38,7 +38,14 @@ export interface EmbedderOptions {
   /** Upper bounds the engine may lower to what it supports. */
   readonly maxBatchTokens: number;
   readonly maxBatchSequences: number;
+  /**
+   * llama.cpp's own log lines (raw text on stderr, outside the JSON request log): none (default; its
+   * errors still reach the caller as exceptions), its warnings and errors, or everything.
+   */
+  readonly llamaLogs?: LlamaLogs;
 }
+
+export type LlamaLogs = "none" | "warnings" | "all";
 
 export interface Embedder {
   readonly engine: EngineName;

@@ -36,6 +36,8 @@ export async function loadService(
     contextSize: Math.min(config.contextSize, facts.contextLength),
     maxBatchTokens: config.maxBatchTokens,
     maxBatchSequences: config.maxBatchSequences,
+    // llama.cpp writes plain text to stderr: only when asked for, next to pino's debug/trace lines
+    llamaLogs: config.logLevel === "trace" ? "all" : config.logLevel === "debug" ? "warnings" : "none",
     onFallback: (reason) => log.warn(reason),
   });
   const scheduler = new BatchScheduler(

@@ -86,6 +86,7 @@ export async function loadNativeEmbedder(options: EmbedderOptions, attention: Na
     throw new RangeError(`contextSize must be an integer >= 2, got ${options.contextSize}`);
   }
 
+  addon.setLogLevel(({ none: "none", warnings: "warn", all: "debug" } as const)[options.llamaLogs ?? "none"]);
   const useGpu = chooseGpu(addon, options);
   const envAttention = attentionFromEnv();
   // a whole contextSize-token input must fit one decode: non-causal attention needs it in one ubatch

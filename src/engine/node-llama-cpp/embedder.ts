@@ -52,7 +52,7 @@ export async function loadNodeLlamaCppEmbedder(options: EmbedderOptions): Promis
   const llama = await getLlama({
     gpu: options.device === "cpu" ? false : options.device === "cuda" ? "cuda" : "auto",
     build: "never",
-    logLevel: LlamaLogLevel.error,
+    logLevel: { none: LlamaLogLevel.error, warnings: LlamaLogLevel.warn, all: LlamaLogLevel.debug }[options.llamaLogs ?? "none"],
     progressLogs: false,
   }).catch((error: Error) => {
     if (options.device === "cuda") throw new DeviceUnavailableError(`DEVICE=cuda but no usable CUDA GPU: ${error.message}`);
