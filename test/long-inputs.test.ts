@@ -81,6 +81,21 @@ if (!addon) {
     }
   });
 
+  t.test("a Q8_0 model's 4,096-token input (weight products in column blocks, patch 0004) matches the reference", async (t) => {
+    // F32 weights take another path: only quantised weights reach the blocked product, and only for
+    // long inputs (here 4,096 x 136-byte rows of quantised activations: 5 blocks of 960 columns)
+    const q8 = await loadNativeEmbedder({ ...options, modelPath: await testModel({ ...TINY_HEAD64, fileType: "q8_0" }), contextSize: 4096, maxBatchTokens: 4096 });
+    try {
+      const ids = tokens(4096, 4096, q8.info.bosToken, q8.info.eosToken, q8.info.nVocab);
+      const got = await embedOne(q8, ids);
+      const want = referenceEmbed(modelPath, ids); // the F32 weights the Q8_0 file was quantised from
+      // Q8_0 gives 0.99995 here; every block reading the first block's activations gave 0.9984
+      t.ok(cosine(got, want) >= 0.9999, `cosine to reference ${cosine(got, want)}`);
+    } finally {
+      await q8.dispose();
+    }
+  });
+
   t.test("packed sequences whose edges cut the kernel's tiles match the plain path", async (t) => {
     const { bosToken, eosToken, nVocab } = flash.info;
     // 64-row tiles: sequences start and end mid-tile, one tile holds three sequences, one is a single token
