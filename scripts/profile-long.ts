@@ -16,6 +16,7 @@ import { parseArgs } from "node:util";
 import type { BgeM3FileType } from "./gguf/bge-m3.js";
 import { FULL, testModel } from "../test/helpers/models.js";
 import { loadAddon, nativeAddonLoadError } from "../src/engine/native/load-addon.js";
+import { NATIVE_ATTENTION_MODES } from "../src/engine/native/native-embedder.js";
 
 const { values } = parseArgs({
   options: {
@@ -32,12 +33,10 @@ if (!addon) throw new Error(`native addon not built: ${nativeAddonLoadError()}`)
 const lengths = values.lengths!.split(",").map(Number);
 const modelPath = values.model ?? (await testModel({ ...FULL, fileType: values.quant as BgeM3FileType }));
 const threads = Number(values.threads ?? Math.min(os.availableParallelism(), 16));
-const attention = {
-  f32: { flashAttention: "on", f32KeyValues: true },
-  f16: { flashAttention: "on", f32KeyValues: false },
-  plain: { flashAttention: "off" },
-}[values.attention!] as { flashAttention: "on" | "off"; f32KeyValues?: boolean } | undefined;
-if (!attention) throw new Error("--attention must be f32, f16 or plain");
+if (!Object.hasOwn(NATIVE_ATTENTION_MODES, values.attention!)) {
+  throw new Error(`--attention must be one of ${Object.keys(NATIVE_ATTENTION_MODES).join(", ")}`);
+}
+const attention = NATIVE_ATTENTION_MODES[values.attention!];
 
 const maxLen = Math.max(...lengths);
 const model = await addon.loadModel({

@@ -26,13 +26,6 @@ function tokens(count: number, seed: number, bos: number, eos: number, nVocab: n
   return ids;
 }
 
-function normalise(v: ArrayLike<number>): Float64Array {
-  const out = Float64Array.from(v);
-  const norm = Math.hypot(...out);
-  for (let i = 0; i < out.length; i++) out[i] /= norm;
-  return out;
-}
-
 if (!addon) {
   t.plan(0, `native addon not built (${nativeAddonLoadError()}); run npm run build:native`);
 } else {
@@ -53,8 +46,8 @@ if (!addon) {
     await plain?.dispose();
   });
 
-  const embedOne = async (engine: Embedder, ids: readonly number[]) =>
-    normalise(await engine.embedBatch([Uint32Array.from(ids)]));
+  // raw pooled vectors: cosine() does not depend on their length
+  const embedOne = (engine: Embedder, ids: readonly number[]) => engine.embedBatch([Uint32Array.from(ids)]);
 
   t.test("the engine's CPU default is flash attention with F32 K/V", async (t) => {
     const calls = t.capture(native, "loadModel", native.loadModel);
@@ -104,7 +97,7 @@ if (!addon) {
     const b = await plain.embedBatch(seqs);
     const dim = flash.info.dimensions;
     for (let i = 0; i < seqs.length; i++) {
-      const c = cosine(normalise(a.subarray(i * dim, (i + 1) * dim)), normalise(b.subarray(i * dim, (i + 1) * dim)));
+      const c = cosine(a.subarray(i * dim, (i + 1) * dim), b.subarray(i * dim, (i + 1) * dim));
       t.ok(c >= 0.999999, `sequence ${i} (${seqs[i].length} tokens): cosine ${c}`);
     }
   });

@@ -66,17 +66,19 @@ export interface NativeAttentionOptions {
 }
 
 /**
- * BGE_M3_NATIVE_ATTENTION (benchmarks and comparisons only): "f32" = the default on the CPU, "f16" =
- * llama.cpp's stock CPU flash attention (K/V cast to F16), "plain" = flash attention off (n_tokens^2 F32
- * scores per head).
+ * Named attention settings for comparisons (BGE_M3_NATIVE_ATTENTION, `npm run profile -- --attention`):
+ * "f32" = the default on the CPU, "f16" = llama.cpp's stock CPU flash attention (K/V cast to F16),
+ * "plain" = flash attention off (n_tokens^2 F32 scores per head).
  */
+export const NATIVE_ATTENTION_MODES: Readonly<Record<string, NativeAttentionOptions>> = Object.freeze({
+  f32: { flashAttention: "auto", f32KeyValues: true },
+  f16: { flashAttention: "auto", f32KeyValues: false },
+  plain: { flashAttention: "off" },
+});
+
 function attentionFromEnv(): NativeAttentionOptions | undefined {
-  switch (process.env.BGE_M3_NATIVE_ATTENTION) {
-    case "f32": return { flashAttention: "auto", f32KeyValues: true };
-    case "f16": return { flashAttention: "auto", f32KeyValues: false };
-    case "plain": return { flashAttention: "off" };
-    default: return undefined;
-  }
+  const mode = process.env.BGE_M3_NATIVE_ATTENTION;
+  return mode !== undefined && Object.hasOwn(NATIVE_ATTENTION_MODES, mode) ? NATIVE_ATTENTION_MODES[mode] : undefined;
 }
 
 export async function loadNativeEmbedder(options: EmbedderOptions, attention: NativeAttentionOptions = {}): Promise<Embedder> {
