@@ -75,7 +75,7 @@ static std::string profileKey(const ggml_tensor * t) {
         const char * name = ggml_get_name(t);
         if (std::strncmp(name, "kqv", 3) == 0) return op + " (attn P.V)";
         if (std::strncmp(name, "kq", 2) == 0) return op + " (attn Q.K^T)";
-        return op + " (weights)";
+        return op + " (weights " + ggml_type_name(t->src[0]->type) + ")";
     }
     if (t->op == GGML_OP_SOFT_MAX) return op + " (attn)";
     return op;
