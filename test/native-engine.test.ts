@@ -8,6 +8,7 @@ import { loadAddon, nativeAddonLoadError } from "../src/engine/native/load-addon
 import { loadNativeEmbedder } from "../src/engine/native/native-embedder.js";
 import type { Embedder } from "../src/engine/types.js";
 import { TINY, TINY_K, testModel } from "./helpers/models.js";
+import { GGML_Q4_K, GgufReader } from "./helpers/gguf-reader.js";
 import { cosine, loadReferenceModel, referenceEmbed, referenceEmbedding } from "./helpers/reference.js";
 
 const addon = loadAddon();
@@ -159,6 +160,43 @@ if (!addon) {
       }
     });
   }
+
+  // Patch 0006: llama.cpp maps the whole file populated; a weight copied into another buffer (here the
+  // CPU repack, which takes Q4_K on every x86 CPU with AVX2) must leave the mapping, or the process holds
+  // it twice. /proc/self/smaps lists which file ranges are still mapped.
+  const hasAvx2 = process.platform === "linux" && /\bavx2\b/.test(fs.readFileSync("/proc/cpuinfo", "utf8"));
+  t.test("weights repacked at load are no longer mapped from the file", { skip: hasAvx2 ? false : "needs Linux on x86 with AVX2" }, async (t) => {
+    const quantPath = await testModel({ ...TINY_K, fileType: "q4_k_m" });
+    const page = 4096;
+    const reader = new GgufReader(quantPath);
+    const q4k = [...reader.tensors.values()].filter((info) => info.type === GGML_Q4_K).map((info) => {
+      const bytes = reader.rowBytes(info) * info.dims.slice(1).reduce((a, b) => a * b, 1);
+      // whole pages only: a tensor's first and last page may be shared with a neighbour that stays mapped
+      return { name: info.name, first: Math.ceil(info.offset / page) * page, last: Math.floor((info.offset + bytes) / page) * page };
+    }).filter((range) => range.last > range.first);
+    reader.close();
+    const quantEngine = await loadNativeEmbedder({
+      modelPath: quantPath, device: "cpu", threads, contextSize: 512, maxBatchTokens: 512, maxBatchSequences: 8,
+    });
+    try {
+      const mapped = fs.readFileSync("/proc/self/smaps", "utf8").split("\n")
+        .filter((line) => /^[0-9a-f]+-[0-9a-f]+ /.test(line) && line.endsWith(` ${quantPath}`))
+        .map((line) => {
+          const [range, , offset] = line.split(/\s+/);
+          const [start, end] = range.split("-").map((hex) => parseInt(hex, 16));
+          const first = parseInt(offset, 16);
+          return { first, last: first + (end - start) };
+        });
+      t.ok(mapped.length > 0, "the rest of the file is still mapped");
+      t.ok(q4k.length >= 8, `${q4k.length} Q4_K tensors span whole pages`);
+      for (const tensor of q4k) {
+        const overlap = mapped.some((m) => m.first < tensor.last && tensor.first < m.last);
+        t.notOk(overlap, `${tensor.name}: file bytes ${tensor.first}..${tensor.last} not mapped`);
+      }
+    } finally {
+      await quantEngine.dispose();
+    }
+  });
 
   t.test("bad input is rejected before llama.cpp and the process stays up", async (t) => {
     const nVocab = engine.info.nVocab;
