@@ -32,6 +32,10 @@ if (!addon) {
   const modelPath = await testModel(TINY);
   const CONTEXT = 8192;
   const threads = Math.min(2, os.availableParallelism());
+  /** A second engine on another test file, with a short context. */
+  const loadSmallEngine = (path: string) => loadNativeEmbedder({
+    modelPath: path, device: "cpu", threads, contextSize: 512, maxBatchTokens: 512, maxBatchSequences: 8,
+  });
 
   let engine: Embedder;
   t.before(async () => {
@@ -122,17 +126,15 @@ if (!addon) {
     }
   });
 
-  // Q8_0 and Q6_K products run in patch 0005's VNNI kernels on CPUs that have them (tinyBLAS / ggml's
-  // dot products elsewhere). Against the reference on the file's own dequantised weights only the
+  // Q8_0, Q6_K and Q4_K products run in patch 0005's VNNI kernels on CPUs that have them (ggml's own
+  // kernels elsewhere). Against the reference on the file's own dequantised weights only the
   // activations' 8-bit rounding is left (node-llama-cpp measured 0.99993..0.99998 on these files); a
-  // wrong scale, group or zero point costs far more. Odd lengths and a 3-token batch take the kernels'
-  // one-row path (batches round down to 4 rows, the rest go one at a time).
+  // wrong scale, group or zero point costs far more. The kernels take a batch's tokens 4 rows at a time
+  // and the rest one row at a time: the 3-token input alone takes the one-row path.
   for (const fileType of ["q8_0", "q4_k_m"] as const) {
     t.test(`${fileType} weights match the reference on the file's own weights`, async (t) => {
       const quantPath = await testModel({ ...TINY_K, fileType });
-      const quantEngine = await loadNativeEmbedder({
-        modelPath: quantPath, device: "cpu", threads, contextSize: 512, maxBatchTokens: 512, maxBatchSequences: 8,
-      });
+      const quantEngine = await loadSmallEngine(quantPath);
       try {
         const { bosToken, eosToken, nVocab, dimensions } = quantEngine.info;
         let seed = 11;
@@ -170,14 +172,12 @@ if (!addon) {
     const page = 4096;
     const reader = new GgufReader(quantPath);
     const q4k = [...reader.tensors.values()].filter((info) => info.type === GGML_Q4_K).map((info) => {
-      const bytes = reader.rowBytes(info) * info.dims.slice(1).reduce((a, b) => a * b, 1);
       // whole pages only: a tensor's first and last page may be shared with a neighbour that stays mapped
-      return { name: info.name, first: Math.ceil(info.offset / page) * page, last: Math.floor((info.offset + bytes) / page) * page };
+      const end = info.offset + reader.byteLength(info);
+      return { name: info.name, first: Math.ceil(info.offset / page) * page, last: Math.floor(end / page) * page };
     }).filter((range) => range.last > range.first);
     reader.close();
-    const quantEngine = await loadNativeEmbedder({
-      modelPath: quantPath, device: "cpu", threads, contextSize: 512, maxBatchTokens: 512, maxBatchSequences: 8,
-    });
+    const quantEngine = await loadSmallEngine(quantPath);
     try {
       const mapped = fs.readFileSync("/proc/self/smaps", "utf8").split("\n")
         .filter((line) => /^[0-9a-f]+-[0-9a-f]+ /.test(line) && line.endsWith(` ${quantPath}`))

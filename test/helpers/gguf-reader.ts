@@ -94,11 +94,15 @@ export class GgufReader {
     return (info.dims[0] / layout.block) * layout.bytes;
   }
 
+  /** Size of the whole tensor's data in the file. */
+  byteLength(info: GgufTensorInfo): number {
+    return this.rowBytes(info) * info.dims.slice(1).reduce((a, b) => a * b, 1);
+  }
+
   /** Raw bytes of the whole tensor. */
   rawBytes(name: string): Uint8Array {
     const info = this.tensor(name);
-    const rows = info.dims.slice(1).reduce((a, b) => a * b, 1);
-    return this.read(info.offset, this.rowBytes(info) * rows);
+    return this.read(info.offset, this.byteLength(info));
   }
 
   /** The whole tensor as float32 values (dequantised). */
