@@ -17,6 +17,7 @@ import { FULL, testModel } from "../test/helpers/models.js";
 import { startServerProcess } from "./bench/server-process.js";
 import { embedTokens, embedTokensFloat, latencies, percentile, syntheticTokens, throughput } from "./bench/workloads.js";
 import { cosine, loadReferenceModel, referenceEmbedding } from "../test/helpers/reference.js";
+import { cpuClass, describeCpu } from "./bench/cpu-class.js";
 
 const { values } = parseArgs({
   options: {
@@ -133,5 +134,6 @@ function table(data: Record<string, string | number>[]): string {
 const outDir = path.join(repoRoot, ".cache", "bench");
 mkdirSync(outDir, { recursive: true });
 const outFile = path.join(outDir, `bench-${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
-writeFileSync(outFile, JSON.stringify({ rows, longRows }, null, 2));
-process.stdout.write(`\n${table(rows)}\n\n${table(longRows)}\n\n(raw numbers: ${outFile})\n`);
+const cpu = cpuClass();
+writeFileSync(outFile, JSON.stringify({ cpu, rows, longRows }, null, 2));
+process.stdout.write(`\n${describeCpu(cpu)}\n\n${table(rows)}\n\n${table(longRows)}\n\n(raw numbers: ${outFile})\n`);

@@ -377,6 +377,7 @@ async function build(mode: Mode): Promise<void> {
   ).slice(0, 16);
   const sourcesHash = hashFiles([
     ...filesUnder(path.join(nativeDir, "src")),
+    ...filesUnder(path.join(nativeDir, "kernels")),
     ...filesUnder(path.join(nativeDir, "cmake")),
     path.join(nativeDir, "CMakeLists.txt"),
   ], nativeDir);

@@ -17,6 +17,7 @@ import type { BgeM3FileType } from "./gguf/bge-m3.js";
 import { FULL, testModel } from "../test/helpers/models.js";
 import { loadAddon, nativeAddonLoadError } from "../src/engine/native/load-addon.js";
 import { NATIVE_ATTENTION_MODES } from "../src/engine/native/native-embedder.js";
+import { cpuClass, describeCpu, weightKernel } from "./bench/cpu-class.js";
 
 const { values } = parseArgs({
   options: {
@@ -69,7 +70,11 @@ const opTotals = new Map<string, number>();
 for (const r of results) for (const [op, [ms]] of Object.entries(r.ops)) opTotals.set(op, (opTotals.get(op) ?? 0) + ms);
 const ops = [...opTotals.entries()].sort((a, b) => b[1] - a[1]).map(([op]) => op);
 
-console.log(`\nmodel ${modelPath}, attention ${values.attention}, ${threads} threads\n`);
+const cpu = cpuClass();
+/** "MUL_MAT (weights q8_0)" -> "MUL_MAT (weights q8_0: ours, int8 avx2)": where each product ran */
+const opName = (op: string) => op.replace(/\(weights (\w+)\)/, (_, type: string) => `(weights ${type}: ${weightKernel(cpu, type.toUpperCase())})`);
+
+console.log(`\n${describeCpu(cpu)}\nmodel ${modelPath}, attention ${values.attention}, ${threads} threads\n`);
 console.log(`| op | ${results.map((r) => `${r.len} tok ms (%)`).join(" | ")} |`);
 console.log(`|---|${results.map(() => "---:").join("|")}|`);
 for (const op of ops) {
@@ -78,7 +83,7 @@ for (const op of ops) {
     const ms = r.ops[op]?.[0] ?? 0;
     return `${ms.toFixed(0)} (${((100 * ms) / total).toFixed(1)}%)`;
   });
-  console.log(`| ${op} | ${cells.join(" | ")} |`);
+  console.log(`| ${opName(op)} | ${cells.join(" | ")} |`);
 }
 console.log(`| **sum of ops** | ${results.map((r) => Object.values(r.ops).reduce((s, [ms]) => s + ms, 0).toFixed(0)).join(" | ")} |`);
 console.log(`| wall | ${results.map((r) => r.wall.toFixed(0)).join(" | ")} |`);

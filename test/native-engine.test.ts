@@ -126,13 +126,20 @@ if (!addon) {
     }
   });
 
-  // Q8_0, Q6_K and Q4_K products run in patch 0005's VNNI kernels on CPUs that have them (ggml's own
-  // kernels elsewhere). Against the reference on the file's own dequantised weights only the
-  // activations' 8-bit rounding is left (node-llama-cpp measured 0.99993..0.99998 on these files); a
-  // wrong scale, group or zero point costs far more. The kernels take a batch's tokens 4 rows at a time
-  // and the rest one row at a time: the 3-token input alone takes the one-row path.
+  // Q8_0, Q6_K and Q4_K products run in our int8 kernels (native/kernels/, patch 0005): AVX512-VNNI or
+  // AVX2, whichever the CPU backend was compiled for (it reports it as BGE_M3_INT8), ggml's own kernels
+  // elsewhere. Against the reference on the file's own dequantised weights only the activations' 8-bit
+  // rounding is left (node-llama-cpp measured 0.99993..0.99998 on these files); a wrong scale, group or
+  // zero point costs far more. The kernels take a batch's tokens 4 rows at a time and the rest one row
+  // at a time: the 3-token input alone takes the one-row path.
+  const int8Kernel = /BGE_M3_INT8 = ([\w-]+)/.exec(native.systemInfo())?.[1];
+  const cpuFlags = process.platform === "linux" ? /^flags\s*:(.*)$/m.exec(fs.readFileSync("/proc/cpuinfo", "utf8"))?.[1] ?? "" : "";
+  const hasAvx2Kernel = ["avx2", "fma", "f16c"].every((flag) => new RegExp(`\\b${flag}\\b`).test(cpuFlags));
+  t.test("an x86 CPU with AVX2, FMA and F16C gets our int8 kernel", { skip: hasAvx2Kernel ? false : "not such a CPU" }, async (t) => {
+    t.ok(int8Kernel, `BGE_M3_INT8 = ${int8Kernel ?? "(absent)"} in ${native.systemInfo()}`);
+  });
   for (const fileType of ["q8_0", "q4_k_m"] as const) {
-    t.test(`${fileType} weights match the reference on the file's own weights`, async (t) => {
+    t.test(`${fileType} weights match the reference on the file's own weights (int8 kernel: ${int8Kernel ?? "ggml's"})`, async (t) => {
       const quantPath = await testModel({ ...TINY_K, fileType });
       const quantEngine = await loadSmallEngine(quantPath);
       try {

@@ -1,0 +1,305 @@
+// F32 tiled flash attention for the CPU (patch 0003 includes this file into ggml-cpu/ops.cpp, after
+// ggml's own flash-attention kernels, and calls ggml_compute_forward_flash_attn_ext_f32_tiled when
+// fa_f32::applicable). It relies on what ops.cpp has in scope: ggml's tensor and thread-pool API, the
+// GGML_F32_VEC macros and ggml_v_expf (vec.h / simd-mappings.h), GGML_FA_TILE_Q/KV (common.h).
+#pragma once
+
+#include <vector>
+
+// F32 tiled flash attention for prefill with F32 K/V (the no-KV-cache encoder path, where
+// llama.cpp would otherwise cast K/V to F16). The kernel above packs and converts every K/V tile once per
+// query tile with scalar loops and keeps scores row-major, so on x86 it runs far below the FMA units' rate.
+// Here scores are kept transposed (keys x queries): K and V are read in place (no packing), Q is packed
+// once per tile (pre-scaled), the softmax max/sum run across SIMD lanes (one lane per query), and both
+// products are register-blocked FMA micro-kernels. Everything stays F32. Mask tiles that are all zero
+// are not read again and all -inf ones are skipped (sequences packed in one batch only pay for their
+// own blocks).
+#if defined(GGML_SIMD) && !defined(__ARM_FEATURE_SVE) && !defined(__riscv_v_intrinsic)
+namespace fa_f32 {
+
+static constexpr int EPR = GGML_F32_EPR;
+// Register blocking: RM x RN accumulators + RN B vectors + 1 broadcast A must fit the register file.
+#if defined(__AVX512F__)
+static constexpr int RM = 4; // rows per micro-kernel: 16 accumulators of 32 zmm
+static constexpr int RN = 4; // SIMD vectors per micro-kernel row
+#elif defined(__AVX__)
+static constexpr int RM = 6; // 12 accumulators + 2 B + 1 A = 15 of AVX2's 16 ymm (4 rows left the FMA units idle)
+static constexpr int RN = 2;
+#else
+static constexpr int RM = 4;
+static constexpr int RN = 2;
+#endif
+static constexpr int QT = RN * EPR; // queries per tile: one micro-kernel column block
+static constexpr int KT = 64;       // keys per tile
+
+// Keeps a loaded vector in a register: without it GCC folds the B loads back into every FMA as a memory
+// operand, which makes the micro-kernel load-bound (1.8x slower on Zen 4).
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#define FA_F32_PIN(x) __asm__("" : "+v"(x))
+#elif defined(__GNUC__) && defined(__aarch64__)
+#define FA_F32_PIN(x) __asm__("" : "+w"(x))
+#else
+#define FA_F32_PIN(x)
+#endif
+
+// C[M x QT] (+)= sum_k A(i, k) * B[k][0..QT), A(i, k) = A[i*ars + k*aks]
+template <int M, bool ACC>
+static inline void ukernel(float * GGML_RESTRICT C, int64_t ldc,
+                           const float * GGML_RESTRICT A, int64_t ars, int64_t aks,
+                           const float * GGML_RESTRICT B, int64_t ldb, int64_t K) {
+    GGML_F32_VEC acc[M][RN];
+    for (int i = 0; i < M; i++) {
+        for (int r = 0; r < RN; r++) {
+            acc[i][r] = ACC ? GGML_F32_VEC_LOAD(C + i*ldc + r*EPR) : GGML_F32_VEC_ZERO;
+        }
+    }
+    for (int64_t k = 0; k < K; k++) {
+        GGML_F32_VEC b[RN];
+        for (int r = 0; r < RN; r++) {
+            b[r] = GGML_F32_VEC_LOAD(B + k*ldb + r*EPR);
+            FA_F32_PIN(b[r]);
+        }
+        for (int i = 0; i < M; i++) {
+            const GGML_F32_VEC a = GGML_F32_VEC_SET1(A[i*ars + k*aks]);
+            for (int r = 0; r < RN; r++) {
+                acc[i][r] = GGML_F32_VEC_FMA(acc[i][r], b[r], a);
+            }
+        }
+    }
+    for (int i = 0; i < M; i++) {
+        for (int r = 0; r < RN; r++) {
+            GGML_F32_VEC_STORE(C + i*ldc + r*EPR, acc[i][r]);
+        }
+    }
+}
+
+template <bool ACC>
+static void gemm_rows(int64_t M, float * C, int64_t ldc, const float * A, int64_t ars, int64_t aks,
+                      const float * B, int64_t ldb, int64_t K) {
+    int64_t i = 0;
+    for (; i + RM <= M; i += RM) {
+        ukernel<RM, ACC>(C + i*ldc, ldc, A + i*ars, ars, aks, B, ldb, K);
+    }
+    // the rest (a 64-key tile leaves 4 rows when RM is 6) in as few calls as possible
+    if (RM > 4 && i + 4 <= M) {
+        ukernel<4, ACC>(C + i*ldc, ldc, A + i*ars, ars, aks, B, ldb, K);
+        i += 4;
+    }
+    if (RM > 2 && i + 2 <= M) {
+        ukernel<2, ACC>(C + i*ldc, ldc, A + i*ars, ars, aks, B, ldb, K);
+        i += 2;
+    }
+    for (; i < M; i++) {
+        ukernel<1, ACC>(C + i*ldc, ldc, A + i*ars, ars, aks, B, ldb, K);
+    }
+}
+
+// S[j][i] = exp(S[j][i] - m[i]) and l[i] += S[j][i], for j < rows and i < QT
+static void exp_rows(float * S, int64_t rows, const float * m, float * l) {
+#if (defined(__AVX512F__) && defined(__AVX512DQ__)) || (!defined(__AVX512F__) && defined(__AVX2__) && defined(__FMA__)) || \
+    (defined(__ARM_NEON) && defined(__aarch64__))
+    for (int r = 0; r < RN; r++) {
+        const GGML_F32_VEC neg_m = GGML_F32_VEC_MUL(GGML_F32_VEC_LOAD(m + r*EPR), GGML_F32_VEC_SET1(-1.0f));
+        GGML_F32_VEC sum = GGML_F32_VEC_LOAD(l + r*EPR);
+        for (int64_t j = 0; j < rows; j++) {
+            const GGML_F32_VEC e = ggml_v_expf(GGML_F32_VEC_ADD(GGML_F32_VEC_LOAD(S + j*QT + r*EPR), neg_m));
+            GGML_F32_VEC_STORE(S + j*QT + r*EPR, e);
+            sum = GGML_F32_VEC_ADD(sum, e);
+        }
+        GGML_F32_VEC_STORE(l + r*EPR, sum);
+    }
+#else
+    for (int64_t j = 0; j < rows; j++) {
+        float * s = S + j*QT;
+        for (int64_t i = 0; i < QT; i++) {
+            s[i] -= m[i];
+        }
+        ggml_vec_soft_max_f32(QT, s, s, 0.0f);
+        for (int64_t i = 0; i < QT; i++) {
+            l[i] += s[i];
+        }
+    }
+#endif
+}
+
+enum mask_class : uint8_t { MASK_UNKNOWN, MASK_ZERO, MASK_SKIP, MASK_MIXED };
+
+static mask_class classify(const ggml_tensor * mask, int64_t q0, int64_t rows, int64_t k0, int64_t cols) {
+    int64_t n_ninf = 0;
+    uint16_t bits = 0;
+    for (int64_t r = 0; r < rows; r++) {
+        const uint16_t * p = (const uint16_t *) ((const char *) mask->data + (q0 + r)*mask->nb[1]) + k0;
+        for (int64_t c = 0; c < cols; c++) {
+            bits   |= p[c] & 0x7fff;    // +0 / -0
+            n_ninf += p[c] == 0xfc00;   // -inf
+        }
+    }
+    if (bits == 0)             return MASK_ZERO;
+    if (n_ninf == rows * cols) return MASK_SKIP;
+    return MASK_MIXED;
+}
+
+static bool applicable(const ggml_tensor * dst) {
+    const ggml_tensor * q    = dst->src[0];
+    const ggml_tensor * k    = dst->src[1];
+    const ggml_tensor * v    = dst->src[2];
+    const ggml_tensor * mask = dst->src[3];
+    float max_bias      = 0.0f;
+    float logit_softcap = 0.0f;
+    memcpy(&max_bias,      (const float *) dst->op_params + 1, sizeof(float));
+    memcpy(&logit_softcap, (const float *) dst->op_params + 2, sizeof(float));
+    return q->type == GGML_TYPE_F32 && k->type == GGML_TYPE_F32 && v->type == GGML_TYPE_F32 &&
+           dst->src[4] == nullptr && max_bias == 0.0f && logit_softcap == 0.0f &&
+           v->ne[0] % QT == 0 && k->nb[1] % sizeof(float) == 0 && v->nb[1] % sizeof(float) == 0 &&
+           (mask == nullptr || (mask->type == GGML_TYPE_F16 && mask->ne[2] == 1 && mask->ne[3] == 1));
+}
+
+} // namespace fa_f32
+
+static void ggml_compute_forward_flash_attn_ext_f32_tiled(const ggml_compute_params * params, ggml_tensor * dst) {
+    using namespace fa_f32;
+
+    const ggml_tensor * q    = dst->src[0];
+    const ggml_tensor * k    = dst->src[1];
+    const ggml_tensor * v    = dst->src[2];
+    const ggml_tensor * mask = dst->src[3];
+
+    GGML_TENSOR_LOCALS(int64_t, neq, q,   ne)
+    GGML_TENSOR_LOCALS(size_t,  nbq, q,   nb)
+    GGML_TENSOR_LOCALS(int64_t, nek, k,   ne)
+    GGML_TENSOR_LOCALS(size_t,  nbk, k,   nb)
+    GGML_TENSOR_LOCALS(int64_t, nev, v,   ne)
+    GGML_TENSOR_LOCALS(size_t,  nbv, v,   nb)
+    GGML_TENSOR_LOCALS(int64_t, ne,  dst, ne)
+    GGML_TENSOR_LOCALS(size_t,  nb,  dst, nb)
+
+    const int64_t DK = nek0;
+    const int64_t DV = nev0;
+
+    float scale = 1.0f;
+    memcpy(&scale, (const float *) dst->op_params + 0, sizeof(float));
+
+    const int64_t ldk = nbk1 / sizeof(float);
+    const int64_t ldv = nbv1 / sizeof(float);
+
+    // per-thread scratch, within what ggml_graph_plan reserves for the tiled kernel above
+    const size_t per_thread = GGML_FA_TILE_Q*DK + 2*GGML_FA_TILE_Q*GGML_FA_TILE_KV + GGML_FA_TILE_Q*DV +
+                              GGML_FA_TILE_KV*DV + GGML_FA_TILE_KV*DK + CACHE_LINE_SIZE_F32;
+    static_assert(KT <= GGML_FA_TILE_KV && QT <= GGML_FA_TILE_Q, "scratch too small");
+    float * Qt   = (float *) params->wdata + params->ith*per_thread; // [DK][QT], scaled
+    float * S    = Qt + DK*QT;                                       // [KT][QT] scores, then probabilities
+    float * O    = S + KT*QT;                                        // [QT][DV]
+    float * Mx   = O + QT*DV;                                        // [QT] running max
+    float * L    = Mx + QT;                                          // [QT] running sum
+    float * Mu   = L + QT;                                           // [QT] max used for this tile
+
+    const int64_t n_kt  = (nek1 + KT - 1) / KT;
+    const int64_t n_qt  = (neq1 + QT - 1) / QT;
+    const int64_t n_all = neq3 * n_qt * neq2;
+
+    // mask class of each (query tile, key tile), filled on first use; the mask is the same for every head
+    std::vector<uint8_t> classes(mask ? n_qt*n_kt : 0, MASK_UNKNOWN);
+
+    if (params->ith == 0) {
+        ggml_threadpool_chunk_set(params->threadpool, params->nth);
+    }
+    ggml_barrier(params->threadpool);
+
+    for (int64_t u = params->ith; u < n_all; u = ggml_threadpool_chunk_add(params->threadpool, 1)) {
+        // query tiles fastest: the threads work through one head's K/V at a time, which stays in cache
+        const int64_t iq3 = u / (n_qt*neq2);
+        const int64_t iq2 = (u / n_qt) % neq2;
+        const int64_t qt  = u % n_qt;
+        const int64_t q0  = qt*QT;
+        const int64_t tr  = std::min<int64_t>(QT, neq1 - q0);
+
+        const int64_t ik2 = iq2 / (neq2/nek2), ik3 = iq3 / (neq3/nek3);
+        const int64_t iv2 = iq2 / (neq2/nev2), iv3 = iq3 / (neq3/nev3);
+
+        for (int64_t i = 0; i < tr; i++) {
+            const float * pq = (const float *) ((const char *) q->data + (q0 + i)*nbq1 + iq2*nbq2 + iq3*nbq3);
+            for (int64_t d = 0; d < DK; d++) {
+                Qt[d*QT + i] = pq[d] * scale;
+            }
+        }
+        for (int64_t d = 0; d < DK; d++) {
+            for (int64_t i = tr; i < QT; i++) {
+                Qt[d*QT + i] = 0.0f;
+            }
+        }
+        for (int64_t i = 0; i < QT; i++) {
+            Mx[i] = -INFINITY;
+            L[i]  = 0.0f;
+        }
+        memset(O, 0, QT*DV*sizeof(float));
+
+        const char * k_head = (const char *) k->data + ik2*nbk2 + ik3*nbk3;
+        const char * v_head = (const char *) v->data + iv2*nbv2 + iv3*nbv3;
+
+        for (int64_t t = 0; t < n_kt; t++) {
+            const int64_t k0 = t*KT;
+            const int64_t kt = std::min<int64_t>(KT, nek1 - k0);
+
+            mask_class cls = MASK_ZERO;
+            if (mask) {
+                uint8_t & c = classes[qt*n_kt + t];
+                if (c == MASK_UNKNOWN) {
+                    c = classify(mask, q0, tr, k0, kt);
+                }
+                cls = (mask_class) c;
+                if (cls == MASK_SKIP) {
+                    continue;
+                }
+            }
+
+            // S[j][i] = K_j . (scale Q_i)
+            gemm_rows<false>(kt, S, QT, (const float *) (k_head + k0*nbk1), ldk, 1, Qt, QT, DK);
+
+            if (cls == MASK_MIXED) {
+                for (int64_t i = 0; i < tr; i++) {
+                    const ggml_fp16_t * mp = (const ggml_fp16_t *) ((const char *) mask->data + (q0 + i)*mask->nb[1]) + k0;
+                    for (int64_t j = 0; j < kt; j++) {
+                        S[j*QT + i] += GGML_CPU_FP16_TO_FP32(mp[j]);
+                    }
+                }
+            }
+
+            // online softmax, one lane per query
+            for (int64_t i = 0; i < QT; i++) {
+                Mu[i] = S[i];
+            }
+            for (int64_t j = 1; j < kt; j++) {
+                const float * s = S + j*QT;
+                for (int64_t i = 0; i < QT; i++) {
+                    Mu[i] = s[i] > Mu[i] ? s[i] : Mu[i];
+                }
+            }
+            for (int64_t i = 0; i < QT; i++) {
+                const float m_new = Mu[i] > Mx[i] ? Mu[i] : Mx[i];
+                const float m_use = m_new == -INFINITY ? 0.0f : m_new; // a query with every key masked so far
+                if (m_new > Mx[i] && Mx[i] != -INFINITY) {
+                    const float alpha = expf(Mx[i] - m_use);
+                    ggml_vec_scale_f32(DV, O + i*DV, alpha);
+                    L[i] *= alpha;
+                }
+                Mx[i] = m_new;
+                Mu[i] = m_use;
+            }
+            exp_rows(S, kt, Mu, L);
+
+            // O[i] += sum_j P[j][i] V_j
+            const float * vt = (const float *) (v_head + k0*nbv1);
+            for (int64_t c = 0; c < DV; c += QT) {
+                gemm_rows<true>(tr, O + c, DV, S, 1, QT, vt + c, ldv, kt);
+            }
+        }
+
+        for (int64_t i = 0; i < tr; i++) {
+            ggml_vec_scale_f32(DV, O + i*DV, L[i] == 0.0f ? 0.0f : 1.0f/L[i]);
+            // dst is permute(0, 2, 1, 3)
+            memcpy((char *) dst->data + (iq3*ne2*ne1 + iq2 + (q0 + i)*ne1)*nb1, O + i*DV, nb1);
+        }
+    }
+}
+#define GGML_FA_F32_TILED 1
+#endif

@@ -1,0 +1,100 @@
+// Our int8 weight products for Q8_0, Q6_K and Q4_K weights on x86, behind ggml's CPU repack interface:
+// ggml-cpu/repack.cpp includes this file (patch 0005) and routes those weights here when
+// BGE_M3_INT8_GEMM is defined (int8_gemm_isa.h), i.e. when the translation unit is compiled for
+// AVX512-VNNI or AVX2 (the native build for its host, each variant of the portable build for its own CPU
+// class).
+//
+// Why: on x86 ggml has no repacked kernel for Q8_0 (tinyBLAS multiplies it at a fraction of the int8
+// rate), Q6_K goes through row-by-row dot products, and its Q4_K repack widens every product to int32.
+//
+// Activations come as ggml quantises them for the repack path: Q8_0 blocks of 32 with an F16 scale,
+// 4 rows interleaved 8 bytes at a time (ggml_quantize_mat_q8_0_4x8) for gemm, one plain row for gemv.
+#pragma once
+
+#include "int8_gemm_isa.h"
+#include "int8_layouts.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#if defined(BGE_M3_INT8_AVX512VNNI)
+#    include "int8_gemm_avx512vnni.h"
+namespace bge_m3 {
+namespace isa = avx512vnni;
+}
+#elif defined(BGE_M3_INT8_AVX2)
+#    include "int8_gemm_avx2.h"
+namespace bge_m3 {
+namespace isa = avx2;
+}
+#endif
+
+#ifdef BGE_M3_INT8_GEMM
+namespace bge_m3 {
+
+// Q8_0 as the chosen kernel wants its bytes (see kQ8_0ZeroPoint there)
+using q8_0_weights = q8_0_weights_zp<isa::kQ8_0ZeroPoint>;
+inline void repack_q8_0(const block_q8_0 * const * rows, block_q8_0x16 * out) {
+    repack_q8_0_block<isa::kQ8_0ZeroPoint>(rows, out);
+}
+
+// Where activation row r's 4 bytes of group g (k / 4 within a 32-value block) and its scale are.
+struct q8_0_rows4 {  // block_q8_0x4 from ggml_quantize_mat_q8_0_4x8
+    static constexpr int rows = 4;
+    using block               = block_q8_0x4;
+    static const int8_t * group(const block & b, int r, int g) { return b.qs + (g >> 1) * 32 + r * 8 + (g & 1) * 4; }
+    static float scale(const block & b, int r) { return GGML_CPU_FP16_TO_FP32(b.d[r]); }
+};
+struct q8_0_rows1 {  // one plain block_q8_0 row
+    static constexpr int rows = 1;
+    using block               = block_q8_0;
+    static const int8_t * group(const block & b, int, int g) { return b.qs + g * 4; }
+    static float scale(const block & b, int) { return GGML_CPU_FP16_TO_FP32(b.d); }
+};
+
+// Weights of one panel of column blocks stay in L2 while every block of activation rows passes over
+// them (the activations of a block of rows, 4 x K bytes, stay in L1 across the panel).
+constexpr size_t kPanelBytes = 128 * 1024;
+
+// Sum of each activation row over each span of W::span values: [span][row].
+template <typename W, typename ROWS>
+static void activation_sums(int n, const typename ROWS::block * a, int32_t * asum) {
+    for (int k = 0; k < n; k += W::span) {
+        for (int r = 0; r < ROWS::rows; r++) {
+            int32_t sum = 0;
+            for (int g = 0; g < W::span / kGroupK; g++) {
+                const int8_t * q = ROWS::group(a[k / QK8_0], r, (k % QK8_0) / kGroupK + g);
+                sum += q[0] + q[1] + q[2] + q[3];
+            }
+            asum[(k / W::span) * ROWS::rows + r] = sum;
+        }
+    }
+}
+
+// s[r * bs + c] for the nr rows of vy (blocks of ROWS::rows) and the nc columns of vx (a multiple of 16).
+template <typename W, typename ROWS>
+static void gemm(int n, float * GGML_RESTRICT s, size_t bs, const void * GGML_RESTRICT vx, const void * GGML_RESTRICT vy,
+                 int nr, int nc) {
+    constexpr int M         = ROWS::rows;
+    const int     nb        = n / QK8_0;
+    const int     nbw       = n / W::k_per_block;
+    const auto *  w         = (const typename W::block *) vx;
+    const int     nx        = nc / kBlockRows;
+    const size_t  col_bytes = (size_t) nbw * sizeof(typename W::block);
+    const int     panel     = (int) std::max<size_t>(1, kPanelBytes / col_bytes);
+    std::vector<int32_t> asum(isa::kNeedsSums<W> ? (size_t) (n / W::span) * M : 0);
+    for (int x0 = 0; x0 < nx; x0 += panel) {
+        const int x1 = std::min(nx, x0 + panel);
+        for (int y = 0; y < nr / M; y++) {
+            const auto * a = (const typename ROWS::block *) vy + (size_t) y * nb;
+            if constexpr (isa::kNeedsSums<W>) {
+                activation_sums<W, ROWS>(n, a, asum.data());
+            }
+            isa::column_blocks<W, ROWS>(nbw, w, x0, x1, a, asum.data(), s + (size_t) y * M * bs, bs);
+        }
+    }
+}
+
+}  // namespace bge_m3
+#endif

@@ -1,0 +1,154 @@
+// AVX2 (no VNNI) tiles of our int8 weight products: Haswell and later, Zen 1-3, and the portable build's
+// haswell/skylake/zen variants. Included by int8_gemm.h.
+//
+// VPMADDUBSW multiplies unsigned weight bytes by signed activation bytes and adds each pair into a
+// saturating int16. Q4_K (u <= 15) and Q6_K (u <= 63) go in as stored: a pair is at most 2 x 63 x 128 =
+// 16,128, so several groups add up in int16 (8 for Q4_K, 2 for Q6_K) before one VPMADDWD widens them to
+// int32 - half or less of the widening work of ggml's kernels. Q8_0 as q + 128 would overflow, so it is
+// stored as q and the activation's sign moved onto it (VPSIGNB), |a| being the unsigned operand: a pair is
+// then at most 2 x 127 x 127 (ggml's quantisers never write -128). |a| is taken once per block of rows,
+// not once per weight vector.
+//
+// The tile: 1 or 4 activation rows x 8 output columns (half a 16-row block), int32 sums per scale span,
+// then scaled into F32 accumulators: 4 + 4 ymm for sums and accumulators, within AVX2's 16.
+#pragma once
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+namespace bge_m3::avx2 {
+
+// Q8_0's q + 128 is too large for VPMADDUBSW's int16 pairs: stored as q, multiplied with the sign trick
+constexpr int kQ8_0ZeroPoint = 0;
+template <typename W> constexpr bool kSignedWeights = W::is_signed;
+template <typename W> constexpr int  kZeroPoint     = W::zero_point;
+// groups whose VPMADDUBSW results add up in int16 without overflow (a pair is at most 2 x max_u x 128)
+// activation sums per span are needed for a zero point or a min
+template <typename W> constexpr bool kNeedsSums = kZeroPoint<W> != 0 || W::has_min;
+template <typename W>
+constexpr int kInt16Groups = kSignedWeights<W> ? 1 : std::min(W::span / kGroupK, 32767 / (2 * W::max_u * 128));
+
+template <typename W> static inline __m256i load_group(const typename W::block & b, int g, int half) {
+    __m256i v = _mm256_loadu_si256((const __m256i *) (W::group(b, g) + half * 32));
+    if constexpr (W::nibbles) {
+        v = _mm256_and_si256(g % 2 ? _mm256_srli_epi16(v, 4) : v, _mm256_set1_epi8(0x0F));
+    }
+    static_assert(W::is_signed || W::max_u * 2 * 128 <= 32767, "VPMADDUBSW pairs would saturate");
+    return v;
+}
+
+template <typename W> static inline __m256 load_scales(const typename W::block & b, int j, int half) {
+    if constexpr (W::f16_scales) {
+        return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *) ((const ggml_half *) W::scales(b, j) + half * 8)));
+    } else {
+        return _mm256_loadu_ps((const float *) W::scales(b, j) + half * 8);
+    }
+}
+
+static inline __m256i broadcast4(const int8_t * p) {
+    int32_t v;
+    memcpy(&v, p, sizeof(v));
+    return _mm256_set1_epi32(v);
+}
+
+// ROWS::rows activation rows x 8 output columns (rows 8 * half .. 8 * half + 7 of the weight block) over
+// weight blocks b0 .. b1 - 1 of K, added to s when `accumulate`. a_abs: the same blocks with |a| (signed
+// weights only).
+template <typename W, typename ROWS>
+static inline void tile(int b0, int b1, bool accumulate, const typename W::block * w, int half,
+                        const typename ROWS::block * a, const typename ROWS::block * a_abs, const int32_t * asum,
+                        float * s, size_t bs) {
+    constexpr int M = ROWS::rows;
+    constexpr int G = kInt16Groups<W>;
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256        acc[M];
+    for (int r = 0; r < M; r++) {
+        acc[r] = accumulate ? _mm256_loadu_ps(s + r * bs) : _mm256_setzero_ps();
+    }
+    for (int b = b0; b < b1; b++) {
+        for (int j = 0; j < W::k_per_block / W::span; j++) {
+            const int k  = b * W::k_per_block + j * W::span;
+            const int ab = k / QK8_0;
+            __m256i   isum[M];
+            for (int r = 0; r < M; r++) {
+                isum[r] = kZeroPoint<W> ? _mm256_set1_epi32(-kZeroPoint<W> * asum[(k / W::span) * M + r])
+                                        : _mm256_setzero_si256();
+            }
+            // fully unrolled: the group offsets become constants and the sums stay in registers
+#pragma GCC unroll 8
+            for (int g0 = 0; g0 < W::span / kGroupK; g0 += G) {
+                __m256i sum16[M];
+#pragma GCC unroll 8
+                for (int gi = 0; gi < G; gi++) {
+                    const __m256i wq = load_group<W>(w[b], (k % W::k_per_block) / kGroupK + g0 + gi, half);
+                    const int ag = (k % QK8_0) / kGroupK + g0 + gi;
+                    for (int r = 0; r < M; r++) {
+                        const __m256i av = broadcast4(ROWS::group(a[ab], r, ag));
+                        __m256i       p;
+                        if constexpr (kSignedWeights<W>) {
+                            p = _mm256_maddubs_epi16(broadcast4(ROWS::group(a_abs[ab], r, ag)), _mm256_sign_epi8(wq, av));
+                        } else {
+                            p = _mm256_maddubs_epi16(wq, av);
+                        }
+                        sum16[r] = gi == 0 ? p : _mm256_add_epi16(sum16[r], p);
+                    }
+                }
+                for (int r = 0; r < M; r++) {
+                    isum[r] = _mm256_add_epi32(isum[r], _mm256_madd_epi16(sum16[r], ones));
+                }
+            }
+            const __m256 wd = load_scales<W>(w[b], j, half);
+            for (int r = 0; r < M; r++) {
+                const float da = ROWS::scale(a[ab], r);
+                acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[r]), _mm256_mul_ps(wd, _mm256_set1_ps(da)), acc[r]);
+                if constexpr (W::has_min) {
+                    const __m256 as = _mm256_set1_ps(da * asum[(k / W::span) * M + r]);
+                    acc[r] = _mm256_fnmadd_ps(_mm256_loadu_ps(W::mins(w[b], j) + half * 8), as, acc[r]);
+                }
+            }
+        }
+    }
+    for (int r = 0; r < M; r++) {
+        _mm256_storeu_ps(s + r * bs, acc[r]);
+    }
+}
+
+// K is taken in chunks of this many values, so that a tile's weights (8 rows x 1024 bytes for Q8_0) and
+// the block of activation rows (with |a|) stay in L1 across the column blocks; measured on Zen 3, one
+// thread, K = 4096: whole-K tiles ran ~20% slower than K = 1024.
+constexpr int kChunkK = 1024;
+
+// Column blocks x0 .. x1 - 1 (16 output columns each) for one block of activation rows.
+template <typename W, typename ROWS>
+static void column_blocks(int nbw, const typename W::block * w, int x0, int x1, const typename ROWS::block * a,
+                          const int32_t * asum, float * s, size_t bs) {
+    const typename ROWS::block * a_abs = nullptr;
+    if constexpr (kSignedWeights<W>) {
+        // |a| of this block of rows (scales copied along, unused); n / 32 blocks of a few hundred bytes
+        static thread_local std::vector<typename ROWS::block> scratch;
+        const int nb = nbw * W::k_per_block / QK8_0;
+        scratch.assign(a, a + nb);
+        for (auto & blk : scratch) {
+            for (auto & q : blk.qs) {
+                q = (int8_t) std::abs(q);
+            }
+        }
+        a_abs = scratch.data();
+    }
+    constexpr int chunk = std::max(1, kChunkK / W::k_per_block);  // weight blocks per chunk of K
+    for (int b0 = 0; b0 < nbw; b0 += chunk) {
+        const int b1 = std::min(nbw, b0 + chunk);
+        for (int x = x0; x < x1; x++) {
+            for (int half = 0; half < 2; half++) {
+                tile<W, ROWS>(b0, b1, b0 > 0, w + (size_t) x * nbw, half, a, a_abs, asum, s + x * kBlockRows + half * 8, bs);
+            }
+        }
+    }
+}
+
+}  // namespace bge_m3::avx2
