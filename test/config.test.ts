@@ -1,4 +1,5 @@
 import { spawnSync } from "node:child_process";
+import path from "node:path";
 import t from "tap";
 import { ConfigError, loadConfig } from "../src/config/load.js";
 import { DEFAULT_MODEL_URI } from "../src/config/schema.js";
@@ -66,6 +67,61 @@ t.test("bad values name the variable", async (t) => {
     t.throws(() => loadConfig(env, argv), pattern, JSON.stringify([env, argv]));
     t.throws(() => loadConfig(env, argv), ConfigError);
   }
+});
+
+t.test("EMBEDDING_MODEL: the seed project's names mean the default; GGUF references pass as they are", async (t) => {
+  for (const name of ["BAAI/bge-m3", " baai/BGE-M3 ", "bge-m3"]) {
+    t.equal(loadConfig({ EMBEDDING_MODEL: name }, []).embeddingModel, DEFAULT_MODEL_URI, name);
+  }
+  for (const reference of ["hf:owner/repo/model.gguf", "https://example.com/m.gguf", "models/missing.gguf", "/no/such/file.gguf"]) {
+    t.equal(loadConfig({ EMBEDDING_MODEL: reference }, []).embeddingModel, reference, reference);
+  }
+});
+
+t.test("EMBEDDING_MODEL: another Hugging Face id is one line saying how to name a GGUF file", async (t) => {
+  const expected =
+    /^Invalid EMBEDDING_MODEL: "BAAI\/bge-m3-unsupervised" is a Hugging Face model id \(and no local file\), and this server runs GGUF files: name a local \.gguf path, hf:<owner>\/<repo>\/<file>\.gguf or an https URL of a \.gguf file; BAAI\/bge-m3 \(or no value\) means the default, hf:/;
+  t.throws(() => loadConfig({ EMBEDDING_MODEL: "BAAI/bge-m3-unsupervised" }, []), expected);
+  t.throws(() => loadConfig({ EMBEDDING_MODEL: "BAAI/bge-m3-unsupervised" }, []), ConfigError);
+  t.throws(() => loadConfig({}, ["--model", "intfloat/e5-large"]), /^Invalid --embedding-model: "intfloat\/e5-large" is a Hugging Face model id/);
+});
+
+t.test("EMBEDDING_MODEL: a folder is one line; a Hugging Face checkpoint gets the converter command", async (t) => {
+  const root = t.testdir({
+    "st-model": { "config.json": "{}", "model.safetensors": "", "modules.json": "[]" },
+    "torch model": { "config.json": "{}", "pytorch_model.bin": "" },
+    "gguf-folder": { "bge-m3-Q8_0.gguf": "" },
+    empty: {},
+  });
+  const problem = (folder: string) => {
+    try {
+      loadConfig({ EMBEDDING_MODEL: path.join(root, folder) }, []);
+    } catch (error) {
+      return (error as Error).message;
+    }
+    return "no error";
+  };
+  const st = path.join(root, "st-model");
+  t.equal(
+    problem("st-model"),
+    `Invalid EMBEDDING_MODEL: ${st} is a Hugging Face model folder, and this server runs GGUF files: convert it with ` +
+      `llama.cpp's converter, python convert_hf_to_gguf.py ${st} --outfile bge-m3-f16.gguf --outtype f16 ` +
+      "(or --outtype q8_0 for a file half the size), and name that file",
+  );
+  t.match(problem("torch model"), `python convert_hf_to_gguf.py '${path.join(root, "torch model")}' --outfile`, "quoted for the shell");
+  t.equal(
+    problem("gguf-folder"),
+    `Invalid EMBEDDING_MODEL: ${path.join(root, "gguf-folder")} is a folder; name the GGUF file in it, e.g. ${path.join(root, "gguf-folder", "bge-m3-Q8_0.gguf")}`,
+  );
+  t.match(problem("empty"), /is a folder; this server needs a GGUF file: a local \.gguf path, hf:/);
+});
+
+t.test("EMBEDDING_MODEL: an owner/name that is a local file is that file", async (t) => {
+  const root = t.testdir({ owner: { model: "" } });
+  const cwd = process.cwd();
+  process.chdir(root);
+  t.teardown(() => process.chdir(cwd));
+  t.equal(loadConfig({ EMBEDDING_MODEL: "owner/model" }, []).embeddingModel, "owner/model");
 });
 
 t.test("a bad setting stops the process with one line and exit code 1", async (t) => {

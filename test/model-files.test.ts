@@ -3,6 +3,7 @@ import { copyFile, mkdtemp, open, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import t from "tap";
+import { checkModelReference } from "../src/model/reference.js";
 import { resolveModel } from "../src/model/resolve.js";
 import { validateModelFile } from "../src/model/validate.js";
 import { ensureVocabFile } from "../scripts/gguf/vocab.js";
@@ -90,7 +91,7 @@ t.test("hf: models download once from HF_ENDPOINT into MODEL_DIR", async (t) => 
   });
   const modelDir = path.join(dir, "downloads");
   const progress: number[] = [];
-  const first = await resolveModel("BAAI/bge-m3", { modelDir, progressBar: false, onProgress: (p) => progress.push(p.downloadedBytes) });
+  const first = await resolveModel(checkModelReference("BAAI/bge-m3"), { modelDir, progressBar: false, onProgress: (p) => progress.push(p.downloadedBytes) });
   t.ok(first.startsWith(modelDir), first);
   t.ok(progress.length > 0 && progress.at(-1)! > 0, "progress was reported");
   t.ok(hub.requests.some((r) => r.startsWith("GET /gpustack/bge-m3-GGUF/resolve/main/bge-m3-Q4_K_M.gguf")));

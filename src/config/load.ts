@@ -1,6 +1,8 @@
 import { parseArgs } from "node:util";
 import { Value } from "@sinclair/typebox/value";
 import type { TSchema } from "@sinclair/typebox";
+import { ModelError } from "../model/errors.js";
+import { checkModelReference } from "../model/reference.js";
 import { configSchema, type RawConfig } from "./schema.js";
 
 /** The settings after validation, with list-valued ones split. */
@@ -95,6 +97,16 @@ function splitList(text: string): string[] {
     .filter((item) => item.length > 0);
 }
 
+/** EMBEDDING_MODEL as resolveModel takes it; a value only the seed project could load fails here, at start. */
+function checkModel(value: string, source: string): string {
+  try {
+    return checkModelReference(value);
+  } catch (error) {
+    if (error instanceof ModelError) throw new ConfigError(`Invalid ${source}: ${error.message}`);
+    throw error;
+  }
+}
+
 /**
  * Reads every setting from the environment, then the command line over it, and validates them once.
  * Throws ConfigError on the first bad value.
@@ -105,18 +117,20 @@ export function loadConfig(
 ): Config {
   const fromArgv = readArgv(argv);
   const raw: Record<string, unknown> = {};
+  const sources = {} as Record<Key, string>;
   for (const key of keys) {
     const cliValue = fromArgv[key];
-    const envValue = env[envName(key)];
-    if (cliValue !== undefined) raw[key] = convert(key, cliValue, `--${flagName(key)}`);
-    else if (envValue !== undefined && envValue !== "") raw[key] = convert(key, envValue, envName(key));
-    else raw[key] = propertySchema(key).default;
+    const envValue = env[envName(key)] || undefined;
+    sources[key] = cliValue !== undefined ? `--${flagName(key)}` : envName(key);
+    const text = cliValue ?? envValue;
+    raw[key] = text === undefined ? propertySchema(key).default : convert(key, text, sources[key]);
   }
   const config = raw as RawConfig;
   const { apiKey, corsOrigins, ...rest } = config;
   const origins = splitList(corsOrigins);
   return {
     ...rest,
+    embeddingModel: checkModel(config.embeddingModel, sources.embeddingModel),
     routePrefix: config.routePrefix.replace(/\/+$/, ""),
     apiKeys: splitList(apiKey),
     corsOrigins: origins.length === 0 || origins.includes("*") ? true : origins,

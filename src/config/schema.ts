@@ -31,7 +31,8 @@ export const configSchema = Type.Object({
     minLength: 1,
     default: DEFAULT_MODEL_URI,
     cli: "model",
-    description: "Local GGUF path, hf: URI or https URL; BAAI/bge-m3 means the default GGUF.",
+    description:
+      "Local GGUF path, hf: URI or https URL of a GGUF file; BAAI/bge-m3 means the default (other Hugging Face ids and model folders need converting to GGUF).",
   }),
   modelDir: Type.String({ minLength: 1, default: "models", description: "Where models are downloaded to." }),
   threads: Type.Integer({ minimum: 0, maximum: 1024, default: 0, description: "CPU threads; 0 = all cores." }),
