@@ -131,7 +131,8 @@ if (!addon) {
   // elsewhere. Against the reference on the file's own dequantised weights only the activations' 8-bit
   // rounding is left (node-llama-cpp measured 0.99993..0.99998 on these files); a wrong scale, group or
   // zero point costs far more. The kernels take a batch's tokens 4 rows at a time and the rest one row
-  // at a time: the 3-token input alone takes the one-row path.
+  // at a time: the 3-token input alone takes the one-row path; the 1,500-token one spans several of the
+  // kernels' L2-sized groups of rows (768 rows of 256 activations).
   const int8Kernel = /BGE_M3_INT8 = ([\w-]+)/.exec(native.systemInfo())?.[1];
   const cpuFlags = process.platform === "linux" ? /^flags\s*:(.*)$/m.exec(fs.readFileSync("/proc/cpuinfo", "utf8"))?.[1] ?? "" : "";
   const hasAvx2Kernel = ["avx2", "fma", "f16c"].every((flag) => new RegExp(`\\b${flag}\\b`).test(cpuFlags));
@@ -141,7 +142,9 @@ if (!addon) {
   for (const fileType of ["q8_0", "q4_k_m"] as const) {
     t.test(`${fileType} weights match the reference on the file's own weights (int8 kernel: ${int8Kernel ?? "ggml's"})`, async (t) => {
       const quantPath = await testModel({ ...TINY_K, fileType });
-      const quantEngine = await loadSmallEngine(quantPath);
+      const quantEngine = await loadNativeEmbedder({
+        modelPath: quantPath, device: "cpu", threads, contextSize: 2048, maxBatchTokens: 2048, maxBatchSequences: 8,
+      });
       try {
         const { bosToken, eosToken, nVocab, dimensions } = quantEngine.info;
         let seed = 11;
@@ -151,8 +154,10 @@ if (!addon) {
         }), eosToken]);
         const batch = [ids(2), ids(5), ids(40), ids(301)];
         const alone = ids(3);
+        const long = ids(1500);
         const vectors = await quantEngine.embedBatch(batch);
         const single = await quantEngine.embedBatch([alone]);
+        const longVector = await quantEngine.embedBatch([long]);
         const model = loadReferenceModel(quantPath);
         try {
           const check = (label: string, got: Float32Array, tokens: Uint32Array) => {
@@ -161,6 +166,7 @@ if (!addon) {
           };
           batch.forEach((tokens, i) => check(`batch row ${i}`, row(vectors, i, dimensions), tokens));
           check("alone", single, alone);
+          check("long", longVector, long);
         } finally {
           model.close();
         }

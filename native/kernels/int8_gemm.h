@@ -53,9 +53,12 @@ struct q8_0_rows1 {  // one plain block_q8_0 row
     static float scale(const block & b, int) { return GGML_CPU_FP16_TO_FP32(b.d); }
 };
 
-// Weights of one panel of column blocks stay in L2 while every block of activation rows passes over
-// them (the activations of a block of rows, 4 x K bytes, stay in L1 across the panel).
-constexpr size_t kPanelBytes = 128 * 1024;
+// Two-level blocking, so that neither operand streams from memory once long inputs outgrow the caches
+// (8k tokens x 4,096 activations are 34 MB of Q8_0): a group of row blocks (its activations) and a panel of
+// column blocks (its weights) stay in L2 together while every row block of the group passes over every
+// column block of the panel; one block of rows, 4 x K bytes, stays in L1 across the panel.
+constexpr size_t kPanelBytes    = 128 * 1024;
+constexpr size_t kRowGroupBytes = 192 * 1024;
 
 // Sum of each activation row over each span of W::span values: [span][row].
 template <typename W, typename ROWS>
@@ -80,18 +83,28 @@ static void gemm(int n, float * GGML_RESTRICT s, size_t bs, const void * GGML_RE
     const int     nb        = n / QK8_0;
     const int     nbw       = n / W::k_per_block;
     const auto *  w         = (const typename W::block *) vx;
+    const auto *  a         = (const typename ROWS::block *) vy;
     const int     nx        = nc / kBlockRows;
+    const int     ny        = nr / M;
     const size_t  col_bytes = (size_t) nbw * sizeof(typename W::block);
+    const size_t  row_bytes = (size_t) nb * sizeof(typename ROWS::block);
     const int     panel     = (int) std::max<size_t>(1, kPanelBytes / col_bytes);
-    std::vector<int32_t> asum(isa::kNeedsSums<W> ? (size_t) (n / W::span) * M : 0);
-    for (int x0 = 0; x0 < nx; x0 += panel) {
-        const int x1 = std::min(nx, x0 + panel);
-        for (int y = 0; y < nr / M; y++) {
-            const auto * a = (const typename ROWS::block *) vy + (size_t) y * nb;
-            if constexpr (isa::kNeedsSums<W>) {
-                activation_sums<W, ROWS>(n, a, asum.data());
+    const int     group     = (int) std::max<size_t>(1, kRowGroupBytes / row_bytes);
+    const size_t  spans     = (size_t) (n / W::span) * M;  // activation sums of one row block
+    std::vector<int32_t> asum(isa::kNeedsSums<W> ? spans * std::min(group, ny) : 0);
+    for (int y0 = 0; y0 < ny; y0 += group) {
+        const int y1 = std::min(ny, y0 + group);
+        if constexpr (isa::kNeedsSums<W>) {
+            for (int y = y0; y < y1; y++) {
+                activation_sums<W, ROWS>(n, a + (size_t) y * nb, asum.data() + (y - y0) * spans);
             }
-            isa::column_blocks<W, ROWS>(nbw, w, x0, x1, a, asum.data(), s + (size_t) y * M * bs, bs);
+        }
+        for (int x0 = 0; x0 < nx; x0 += panel) {
+            const int x1 = std::min(nx, x0 + panel);
+            for (int y = y0; y < y1; y++) {
+                isa::column_blocks<W, ROWS>(nbw, w, x0, x1, a + (size_t) y * nb, asum.data() + (y - y0) * spans,
+                                            s + (size_t) y * M * bs, bs);
+            }
         }
     }
 }

@@ -6,8 +6,7 @@
 // 16,128, so several groups add up in int16 (8 for Q4_K, 2 for Q6_K) before one VPMADDWD widens them to
 // int32 - half or less of the widening work of ggml's kernels. Q8_0 as q + 128 would overflow, so it is
 // stored as q and the activation's sign moved onto it (VPSIGNB), |a| being the unsigned operand: a pair is
-// then at most 2 x 127 x 127 (ggml's quantisers never write -128). |a| is taken once per block of rows,
-// not once per weight vector.
+// then at most 2 x 127 x 127 (ggml's quantisers never write -128).
 //
 // The tile: 1 or 4 activation rows x 8 output columns (half a 16-row block), int32 sums per scale span,
 // then scaled into F32 accumulators: 4 + 4 ymm for sums and accumulators, within AVX2's 16.
@@ -17,9 +16,7 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
-#include <vector>
 
 namespace bge_m3::avx2 {
 
@@ -57,12 +54,10 @@ static inline __m256i broadcast4(const int8_t * p) {
 }
 
 // ROWS::rows activation rows x 8 output columns (rows 8 * half .. 8 * half + 7 of the weight block) over
-// weight blocks b0 .. b1 - 1 of K, added to s when `accumulate`. a_abs: the same blocks with |a| (signed
-// weights only).
+// weight blocks b0 .. b1 - 1 of K, added to s when `accumulate`.
 template <typename W, typename ROWS>
 static inline void tile(int b0, int b1, bool accumulate, const typename W::block * w, int half,
-                        const typename ROWS::block * a, const typename ROWS::block * a_abs, const int32_t * asum,
-                        float * s, size_t bs) {
+                        const typename ROWS::block * a, const int32_t * asum, float * s, size_t bs) {
     constexpr int M = ROWS::rows;
     constexpr int G = kInt16Groups<W>;
     const __m256i ones = _mm256_set1_epi16(1);
@@ -91,7 +86,7 @@ static inline void tile(int b0, int b1, bool accumulate, const typename W::block
                         const __m256i av = broadcast4(ROWS::group(a[ab], r, ag));
                         __m256i       p;
                         if constexpr (kSignedWeights<W>) {
-                            p = _mm256_maddubs_epi16(broadcast4(ROWS::group(a_abs[ab], r, ag)), _mm256_sign_epi8(wq, av));
+                            p = _mm256_maddubs_epi16(_mm256_abs_epi8(av), _mm256_sign_epi8(wq, av));
                         } else {
                             p = _mm256_maddubs_epi16(wq, av);
                         }
@@ -127,25 +122,12 @@ constexpr int kChunkK = 1024;
 template <typename W, typename ROWS>
 static void column_blocks(int nbw, const typename W::block * w, int x0, int x1, const typename ROWS::block * a,
                           const int32_t * asum, float * s, size_t bs) {
-    const typename ROWS::block * a_abs = nullptr;
-    if constexpr (kSignedWeights<W>) {
-        // |a| of this block of rows (scales copied along, unused); n / 32 blocks of a few hundred bytes
-        static thread_local std::vector<typename ROWS::block> scratch;
-        const int nb = nbw * W::k_per_block / QK8_0;
-        scratch.assign(a, a + nb);
-        for (auto & blk : scratch) {
-            for (auto & q : blk.qs) {
-                q = (int8_t) std::abs(q);
-            }
-        }
-        a_abs = scratch.data();
-    }
     constexpr int chunk = std::max(1, kChunkK / W::k_per_block);  // weight blocks per chunk of K
     for (int b0 = 0; b0 < nbw; b0 += chunk) {
         const int b1 = std::min(nbw, b0 + chunk);
         for (int x = x0; x < x1; x++) {
             for (int half = 0; half < 2; half++) {
-                tile<W, ROWS>(b0, b1, b0 > 0, w + (size_t) x * nbw, half, a, a_abs, asum, s + x * kBlockRows + half * 8, bs);
+                tile<W, ROWS>(b0, b1, b0 > 0, w + (size_t) x * nbw, half, a, asum, s + x * kBlockRows + half * 8, bs);
             }
         }
     }
