@@ -6,7 +6,9 @@
  *   npm run bench -- [--quants q8_0,q4_k_m] [--engines native,node-llama-cpp,native:512]
  *                    [--long 1024,2048,4096,6521,8190] [--long-engines native,node-llama-cpp]
  *                    [--sections fidelity,latency,throughput,long] [--requests 16]
- * An engine written `name:N` runs with MAX_BATCH_TOKENS=N.
+ *                    [--llama-server /path/to/llama-server]
+ * An engine written `name:N` runs with MAX_BATCH_TOKENS=N. With --llama-server, the engine `llama-server`
+ * is llama.cpp's own server on the same file (latency and throughput; build it from the same llama.cpp).
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
@@ -14,7 +16,8 @@ import { parseArgs } from "node:util";
 import type { BgeM3FileType } from "./gguf/bge-m3.js";
 import { repoRoot } from "./gguf/vocab.js";
 import { FULL, testModel } from "../test/helpers/models.js";
-import { startServerProcess } from "./bench/server-process.js";
+import { startLlamaServer, startServerProcess } from "./bench/server-process.js";
+import { resolveThreads } from "../src/engine/threads.js";
 import { embedTokens, embedTokensFloat, latencies, percentile, syntheticTokens, throughput } from "./bench/workloads.js";
 import { cosine, loadReferenceModel, referenceEmbedding } from "../test/helpers/reference.js";
 import { cpuClass, describeCpu } from "./bench/cpu-class.js";
@@ -28,6 +31,7 @@ const { values } = parseArgs({
     sections: { type: "string", default: "fidelity,latency,throughput,long" },
     requests: { type: "string", default: "16" },
     threads: { type: "string", default: "0" },
+    "llama-server": { type: "string" },
   },
 });
 const list = (text: string) => text.split(",").map((s) => s.trim()).filter(Boolean);
@@ -71,13 +75,15 @@ for (const quant of quants) {
   for (const engine of engines) {
     log(`${quant} / ${engine}: starting`);
     const [engineName, batchTokens] = engine.split(":");
-    const server = await startServerProcess({
-      EMBEDDING_MODEL: modelPath,
-      ENGINE: engineName,
-      THREADS: values.threads!,
-      REQUEST_TIMEOUT_MS: "0", // one long input may take minutes
-      ...(batchTokens ? { MAX_BATCH_TOKENS: batchTokens } : {}),
-    });
+    const server = engineName === "llama-server"
+      ? await startLlamaServer(values["llama-server"] ?? "llama-server", modelPath, resolveThreads(Number(values.threads)))
+      : await startServerProcess({
+        EMBEDDING_MODEL: modelPath,
+        ENGINE: engineName,
+        THREADS: values.threads!,
+        REQUEST_TIMEOUT_MS: "0", // one long input may take minutes
+        ...(batchTokens ? { MAX_BATCH_TOKENS: batchTokens } : {}),
+      });
     const row: Record<string, string | number> = { model: quant, engine };
     try {
       row["start to healthy (s)"] = +server.secondsToHealthy.toFixed(2);

@@ -30,12 +30,27 @@ async function freePort(): Promise<number> {
 }
 
 export async function startServerProcess(env: Record<string, string>, timeoutMs = 600_000): Promise<ServerProcess> {
-  const started = performance.now();
-  const port = await freePort();
-  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+  return spawnServer((port) => spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
     env: { ...process.env, HOST: "127.0.0.1", PORT: String(port), LOG_LEVEL: "warn", DEVICE: "cpu", ...env },
     stdio: ["ignore", "ignore", "pipe"],
-  });
+  }), timeoutMs);
+}
+
+/**
+ * llama.cpp's own server on the same file, for a side-by-side run: embeddings with CLS pooling, flash
+ * attention, 4 slots sharing the 8,192-token context (the 4 requests in flight of the throughput workload).
+ */
+export async function startLlamaServer(binary: string, modelPath: string, threads: number, timeoutMs = 600_000): Promise<ServerProcess> {
+  return spawnServer((port) => spawn(binary, [
+    "-m", modelPath, "--embeddings", "--pooling", "cls", "-c", "8192", "-np", "4", "-b", "2048", "-ub", "2048",
+    "-fa", "on", "-t", String(threads), "--host", "127.0.0.1", "--port", String(port),
+  ], { stdio: ["ignore", "ignore", "pipe"] }), timeoutMs);
+}
+
+async function spawnServer(start: (port: number) => ChildProcess, timeoutMs: number): Promise<ServerProcess> {
+  const started = performance.now();
+  const port = await freePort();
+  const child = start(port);
   let log = "";
   child.stderr!.on("data", (chunk: Buffer) => (log = (log + chunk.toString()).slice(-4000)));
   const url = `http://127.0.0.1:${port}`;
