@@ -68,6 +68,18 @@ t.test("bad values name the variable", async (t) => {
   }
 });
 
+t.test("settings that contradict each other are refused, naming both", async (t) => {
+  const cases: [Record<string, string>, RegExp][] = [
+    [{ MAX_QUEUE: "100" }, /^MAX_QUEUE \(100\) is below MAX_INPUTS \(2048\)/],
+    [{ MAX_QUEUE_TOKENS: "200000" }, /^MAX_QUEUE_TOKENS \(200000\) is below the 300000 tokens one admissible request may hold \(min\(MAX_REQUEST_TOKENS, MAX_INPUTS x CONTEXT_SIZE\)\)/],
+    [{ MAX_QUEUE_TOKENS: "4000", MAX_INPUTS: "8", CONTEXT_SIZE: "512" }, /below the 4096 tokens/],
+    [{ MAX_REQUEST_TOKENS: "1000" }, /^MAX_REQUEST_TOKENS \(1000\) is below CONTEXT_SIZE \(8192\)/],
+  ];
+  for (const [env, pattern] of cases) t.throws(() => loadConfig(env, []), pattern, JSON.stringify(env));
+  t.ok(loadConfig({ MAX_QUEUE: "4", MAX_INPUTS: "4", MAX_QUEUE_TOKENS: "4096", CONTEXT_SIZE: "1024" }, []), "settings that agree load");
+  t.equal(loadConfig({}, []).maxRequestTokens, 300_000, "OpenAI's per-request cap by default");
+});
+
 t.test("a bad setting stops the process with one line and exit code 1", async (t) => {
   const result = spawnSync(process.execPath, ["--import", "tsx", "src/main.ts"], {
     env: { ...process.env, PORT: "not-a-port" },
@@ -76,6 +88,13 @@ t.test("a bad setting stops the process with one line and exit code 1", async (t
   });
   t.equal(result.status, 1);
   t.equal(result.stderr.trim(), 'error: Invalid PORT: expected an integer in [0, 65535], got "not-a-port"');
+  const contradictory = spawnSync(process.execPath, ["--import", "tsx", "src/main.ts", "--max-queue", "10"], {
+    env: { ...process.env, MAX_INPUTS: "64" },
+    encoding: "utf8",
+    timeout: 60_000,
+  });
+  t.equal(contradictory.status, 1);
+  t.match(contradictory.stderr.trim(), /^error: MAX_QUEUE \(10\) is below MAX_INPUTS \(64\)[^\n]*$/);
 });
 
 t.test("--help lists every environment variable", async (t) => {

@@ -9,7 +9,7 @@ const modelPath = await testModel(TINY);
 const ids = (length: number, seed: number) => Array.from({ length }, (_, i) => 1000 + ((seed * 7919 + i * 104729) % 200_000));
 
 t.test("overload: a burst splits into correct 200s and 503s with Retry-After, nothing else", async (t) => {
-  const server = await startTestServer(modelPath, { MAX_QUEUE: "4" });
+  const server = await startTestServer(modelPath, { MAX_QUEUE: "4", MAX_INPUTS: "4" });
   t.teardown(() => server.close());
   const inputs = Array.from({ length: 24 }, (_, i) => [ids(300, i), ids(300, i + 100)]);
   const responses = await Promise.all(

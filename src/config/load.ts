@@ -1,6 +1,7 @@
 import { parseArgs } from "node:util";
 import { Value } from "@sinclair/typebox/value";
 import type { TSchema } from "@sinclair/typebox";
+import { contradiction } from "./consistency.js";
 import { configSchema, type RawConfig } from "./schema.js";
 
 /** The settings after validation, with list-valued ones split. */
@@ -97,7 +98,7 @@ function splitList(text: string): string[] {
 
 /**
  * Reads every setting from the environment, then the command line over it, and validates them once.
- * Throws ConfigError on the first bad value.
+ * Throws ConfigError on the first bad value, or when values contradict each other.
  */
 export function loadConfig(
   env: NodeJS.ProcessEnv = process.env,
@@ -113,6 +114,8 @@ export function loadConfig(
     else raw[key] = propertySchema(key).default;
   }
   const config = raw as RawConfig;
+  const conflict = contradiction(config);
+  if (conflict) throw new ConfigError(conflict);
   const { apiKey, corsOrigins, ...rest } = config;
   const origins = splitList(corsOrigins);
   return {

@@ -57,12 +57,28 @@ export const configSchema = Type.Object({
     description: "Token budget of one batch of inputs (a longer input runs alone).",
   }),
   maxBatchSequences: Type.Integer({ minimum: 1, maximum: 1024, default: 64, description: "Most inputs per batch." }),
-  maxQueue: Type.Integer({ minimum: 1, default: 8192, description: "Most inputs waiting; beyond it 503." }),
-  maxQueueTokens: Type.Integer({ minimum: 16, default: 1_048_576, description: "Most tokens waiting; beyond it 503." }),
+  maxRequestTokens: Type.Integer({
+    minimum: 16,
+    // OpenAI's cap on the tokens of one embeddings request
+    default: 300_000,
+    description: "Most tokens one request may have (all inputs, <s> and </s> included); beyond it 400.",
+  }),
+  maxQueue: Type.Integer({
+    minimum: 1,
+    default: 8192,
+    description: "Most inputs waiting; a request that does not fit now gets 503 + Retry-After. At least MAX_INPUTS.",
+  }),
+  maxQueueTokens: Type.Integer({
+    minimum: 16,
+    default: 1_048_576,
+    description:
+      "Most tokens waiting; a request that does not fit now gets 503 + Retry-After. " +
+      "At least min(MAX_REQUEST_TOKENS, MAX_INPUTS x CONTEXT_SIZE).",
+  }),
   requestTimeoutMs: Type.Integer({
     minimum: 0,
     default: 300_000,
-    description: "A request still waiting after this long gets a 503; 0 = never.",
+    description: "A request still waiting after this long gets a 504; 0 = never.",
   }),
   shutdownTimeoutMs: Type.Integer({ minimum: 0, default: 30_000, description: "Grace period on SIGTERM/SIGINT." }),
   maxEventLoopDelayMs: Type.Integer({
@@ -71,6 +87,7 @@ export const configSchema = Type.Object({
     description: "Answer 503 while the event loop lags more than this; 0 = never.",
   }),
   metricsPublic: Type.Boolean({ default: false, description: "Serve /metrics without the API key." }),
+  docsPublic: Type.Boolean({ default: false, description: "Serve /docs (the OpenAPI description) without the API key." }),
   logLevel: Type.Union(
     ["fatal", "error", "warn", "info", "debug", "trace", "silent"].map((level) => Type.Literal(level)),
     { default: "info", description: "Log level." },
