@@ -11,6 +11,8 @@ t.test("defaults", async (t) => {
   t.same(config.apiKeys, []);
   t.equal(config.device, "auto");
   t.equal(config.embeddingModel, DEFAULT_MODEL_URI);
+  t.equal(DEFAULT_MODEL_URI, "hf:gpustack/bge-m3-GGUF/bge-m3-Q8_0.gguf", "Q8_0: vectors close to the fp32 model's");
+  t.equal(config.docsPublic, false);
   t.equal(config.modelDir, "models");
   t.equal(config.contextSize, 8192);
   t.equal(config.truncate, false);
@@ -100,7 +102,9 @@ t.test("a bad setting stops the process with one line and exit code 1", async (t
 t.test("--help lists every environment variable", async (t) => {
   const result = spawnSync(process.execPath, ["--import", "tsx", "src/main.ts", "--help"], { encoding: "utf8", timeout: 60_000 });
   t.equal(result.status, 0);
-  for (const name of ["ROUTE_PREFIX", "API_KEY", "DEVICE", "EMBEDDING_MODEL", "MODEL_DIR", "CONTEXT_SIZE", "SERVED_MODEL_NAME"]) {
+  for (const name of ["ROUTE_PREFIX", "API_KEY", "DEVICE", "EMBEDDING_MODEL", "MODEL_DIR", "CONTEXT_SIZE", "SERVED_MODEL_NAME", "MAX_REQUEST_TOKENS", "DOCS_PUBLIC"]) {
     t.match(result.stdout, name);
   }
+  t.match(result.stdout, /REQUEST_TIMEOUT_MS .* gets a 504/, "a timed-out request gets 504, as the code answers");
+  t.match(result.stdout, /THREADS .* 0 = one per physical core, within the container's CPU quota/);
 });

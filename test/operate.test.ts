@@ -102,17 +102,6 @@ t.test("a stalled event loop is answered with 503 and Retry-After", async (t) =>
   t.equal(response.json().error.code, "server_overloaded");
 });
 
-t.test("/docs serves the OpenAPI description built from the route schemas", async (t) => {
-  const server = await startTestServer(modelPath);
-  t.teardown(() => server.close());
-  const spec = await server.app.inject({ method: "GET", url: "/docs/json" });
-  t.equal(spec.statusCode, 200);
-  const body = spec.json();
-  t.ok(body.paths["/v1/embeddings"].post.requestBody.content["application/json"].schema.properties.input);
-  t.ok(body.paths["/health"]);
-  t.equal((await server.app.inject({ method: "GET", url: "/docs" })).statusCode < 400, true);
-});
-
 t.test("SIGTERM during a request: the request completes, the process exits 0", async (t) => {
   const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
     env: { ...process.env, PORT: "0", HOST: "127.0.0.1", DEVICE: "cpu", EMBEDDING_MODEL: modelPath, LOG_LEVEL: "info" },

@@ -1,6 +1,10 @@
 import { Type, type Static } from "@sinclair/typebox";
 
-export const DEFAULT_MODEL_URI = "hf:gpustack/bge-m3-GGUF/bge-m3-Q4_K_M.gguf";
+/**
+ * Q8_0: its vectors stay within 0.999 cosine of the fp32 model's (Q4_K_M's only 0.90), so indexes built
+ * with fp32 vectors by the Python server keep working; README "Models" has the figures.
+ */
+export const DEFAULT_MODEL_URI = "hf:gpustack/bge-m3-GGUF/bge-m3-Q8_0.gguf";
 
 /**
  * Every setting the server reads, in one schema. Each property is set by the environment variable
@@ -34,7 +38,12 @@ export const configSchema = Type.Object({
     description: "Local GGUF path, hf: URI or https URL; BAAI/bge-m3 means the default GGUF.",
   }),
   modelDir: Type.String({ minLength: 1, default: "models", description: "Where models are downloaded to." }),
-  threads: Type.Integer({ minimum: 0, maximum: 1024, default: 0, description: "CPU threads; 0 = all cores." }),
+  threads: Type.Integer({
+    minimum: 0,
+    maximum: 1024,
+    default: 0,
+    description: "CPU threads; 0 = one per physical core, within the container's CPU quota (cgroup v2 cpu.max).",
+  }),
   contextSize: Type.Integer({
     minimum: 16,
     maximum: 8192,

@@ -32,7 +32,7 @@ export interface BatchLimits {
 export interface EmbedderOptions {
   readonly modelPath: string;
   readonly device: DeviceRequest;
-  /** 0 means the engine's default (all physical cores). */
+  /** 0 = one per physical core, within the container's CPU quota (resolveThreads). */
   readonly threads: number;
   readonly contextSize: number;
   /** Upper bounds the engine may lower to what it supports. */
