@@ -53,8 +53,10 @@ t.test("broken model files stop start-up with one line and exit code 1", async (
     [truncated, /is truncated/],
     [wrongArchitecture, /expected architecture "bert"/],
   ];
-  for (const [file, pattern] of cases) {
-    const { code, stderr } = await runServer({ EMBEDDING_MODEL: file });
+  // side by side: each is a whole server start-up that fails
+  const results = await Promise.all(cases.map(([file]) => runServer({ EMBEDDING_MODEL: file })));
+  for (const [i, [file, pattern]] of cases.entries()) {
+    const { code, stderr } = results[i];
     t.equal(code, 1, file);
     t.match(stderr, pattern, file);
     t.equal(stderr.trim().split("\n").length, 1, `one line: ${stderr}`);

@@ -151,6 +151,7 @@ t.test("llama.cpp's own logs: off at LOG_LEVEL=info, on at trace", async (t) => 
     await exited;
     return output;
   };
-  t.notMatch(await startupOutput("info"), /llama_model_loader/);
-  t.match(await startupOutput("trace"), /llama_model_loader/);
+  const [info, trace] = await Promise.all([startupOutput("info"), startupOutput("trace")]);
+  t.notMatch(info, /llama_model_loader/);
+  t.match(trace, /llama_model_loader/);
 });
