@@ -1,5 +1,6 @@
-// Tokenizing runs off the event loop on both engines: while a 10 MB text is tokenized the server keeps
-// answering (node-llama-cpp tokenizes synchronously on its caller's thread, so it runs on a worker).
+// Tokenizing a large body runs off the event loop on both engines: while a 10 MB text is tokenized the
+// server keeps answering (node-llama-cpp tokenizes synchronously on its caller's thread, so calls that
+// large run on a worker thread).
 import t from "tap";
 import { TINY, testModel } from "./helpers/models.js";
 import { startTestServer } from "./support/app.js";

@@ -7,12 +7,21 @@ import type { Embedder, EmbedderOptions, ModelInfo } from "../types.js";
 /**
  * Runs the model through node-llama-cpp's embedding context: one input per evaluation, on its own
  * worker thread. Its batch is sized to the whole context, because a longer input would be evaluated
- * in 512-token chunks and the CLS vector would silently come from the last chunk. Tokenizes on the
- * process's tokenizer thread (node-llama-cpp tokenizes synchronously on the calling thread).
+ * in 512-token chunks and the CLS vector would silently come from the last chunk. node-llama-cpp
+ * tokenizes synchronously on the calling thread: small calls run here, larger ones on the process's
+ * tokenizer thread.
  */
+/**
+ * Texts per tokenize() call tokenized on the event loop: up to 16 Ki characters take a few ms there.
+ * Larger calls go to the tokenizer thread, whose own copy of the vocabulary costs seconds to load
+ * (node-llama-cpp parses the GGUF's 250,002 tokens in JS), paid only by a server that gets them.
+ */
+const ON_LOOP_CHARACTERS = 16 * 1024;
+
 class NodeLlamaCppEmbedder implements Embedder {
   readonly engine = "node-llama-cpp" as const;
   readonly limits;
+  private usesTokenizerThread = false;
 
   constructor(
     private readonly modelPath: string,
@@ -21,13 +30,26 @@ class NodeLlamaCppEmbedder implements Embedder {
     readonly info: ModelInfo,
     readonly device: "cpu" | "cuda",
     private readonly releaseLlama: () => Promise<void>,
-    private readonly tokenizer: ReturnType<typeof offThreadTokenizer>,
   ) {
     this.limits = { maxBatchTokens: info.contextSize, maxBatchSequences: 1 };
   }
 
   tokenize(texts: readonly string[]): Promise<Uint32Array[]> {
-    return this.tokenizer.tokenize(this.modelPath, texts);
+    const characters = texts.reduce((sum, text) => sum + text.length, 0);
+    if (characters <= ON_LOOP_CHARACTERS) return Promise.resolve(texts.map((text) => this.wrap(this.model.tokenize(text, false))));
+    if (!this.usesTokenizerThread) {
+      this.usesTokenizerThread = true;
+      offThreadTokenizer().use(this.modelPath);
+    }
+    return offThreadTokenizer().tokenize(this.modelPath, texts);
+  }
+
+  private wrap(pieces: readonly Token[]): Uint32Array {
+    const sequence = new Uint32Array(pieces.length + 2);
+    sequence[0] = this.info.bosToken;
+    sequence.set(pieces, 1);
+    sequence[pieces.length + 1] = this.info.eosToken;
+    return sequence;
   }
 
   async embedBatch(sequences: readonly Uint32Array[]): Promise<Float32Array> {
@@ -41,7 +63,7 @@ class NodeLlamaCppEmbedder implements Embedder {
     await this.context.dispose();
     await this.model.dispose();
     await this.releaseLlama();
-    await this.tokenizer.release(this.modelPath);
+    if (this.usesTokenizerThread) await offThreadTokenizer().release(this.modelPath);
   }
 }
 
@@ -86,27 +108,18 @@ function acquireLlama(device: EmbedderOptions["device"], llamaLogs: EmbedderOpti
 }
 
 export async function loadNodeLlamaCppEmbedder(options: EmbedderOptions): Promise<Embedder> {
-  // the tokenizer thread loads its copy of the vocabulary while the model loads here
-  const tokenizer = offThreadTokenizer();
-  tokenizer.use(options.modelPath);
-  const tokenizerReady = tokenizer.tokenize(options.modelPath, ["warm-up"]);
-  tokenizerReady.catch(() => undefined);
   const shared = acquireLlama(options.device, options.llamaLogs);
-  const giveBack = async () => {
-    await shared.release();
-    await tokenizer.release(options.modelPath);
-  };
   const llama = await shared.llama.catch(async (error: Error) => {
-    await giveBack();
+    await shared.release();
     if (options.device === "cuda") throw new DeviceUnavailableError(`DEVICE=cuda but no usable CUDA GPU: ${error.message}`);
     throw error;
   });
   if (options.device === "cuda" && llama.gpu !== "cuda") {
-    await giveBack();
+    await shared.release();
     throw new DeviceUnavailableError("DEVICE=cuda but no usable CUDA GPU was found (node-llama-cpp loaded no CUDA backend)");
   }
   const model = await llama.loadModel({ modelPath: options.modelPath, gpuLayers: llama.gpu === false ? 0 : "max" }).catch(async (error: unknown) => {
-    await giveBack();
+    await shared.release();
     throw error;
   });
   try {
@@ -125,11 +138,10 @@ export async function loadNodeLlamaCppEmbedder(options: EmbedderOptions): Promis
       bosToken: requiredToken(model.tokens.bos, "<s>"),
       eosToken: requiredToken(model.tokens.eos, "</s>"),
     };
-    await tokenizerReady;
-    return new NodeLlamaCppEmbedder(options.modelPath, model, context, info, llama.gpu === false ? "cpu" : "cuda", shared.release, tokenizer);
+    return new NodeLlamaCppEmbedder(options.modelPath, model, context, info, llama.gpu === false ? "cpu" : "cuda", shared.release);
   } catch (error) {
     await model.dispose();
-    await giveBack();
+    await shared.release();
     throw error;
   }
 }
