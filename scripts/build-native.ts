@@ -14,8 +14,10 @@
  * native/build/Release/ (git-ignored), where src/engine/native/load-addon.ts looks for it.
  *
  * Environment:
- *   NATIVE_BUILD=auto|skip|force  auto (default): build, or warn and exit 0 on any failure (the server then
- *                                 uses node-llama-cpp); skip: do nothing; force: rebuild, fail loudly
+ *   NATIVE_BUILD=auto|require|skip|force
+ *                                 auto (default): build, or warn and exit 0 on any failure (the server then
+ *                                 uses node-llama-cpp); require: build (cache allowed), fail loudly (CI on a
+ *                                 machine with a compiler); skip: do nothing; force: rebuild, fail loudly
  *   NATIVE_GPU=none|cuda          default none
  *   NATIVE_CPU=native|portable    native (default): tuned for this CPU; portable: every x86/ARM CPU variant,
  *                                 picked at run time (for Docker images / distributable builds)
@@ -36,7 +38,7 @@ const nativeDir = path.join(root, "native");
 const installDir = path.join(nativeDir, "build", "Release");
 const require = createRequire(path.join(root, "package.json"));
 
-type Mode = "auto" | "skip" | "force";
+type Mode = "auto" | "require" | "skip" | "force";
 type Gpu = "none" | "cuda";
 type Cpu = "native" | "portable";
 
@@ -472,7 +474,7 @@ async function build(mode: Mode): Promise<void> {
 async function main(): Promise<void> {
   let mode: Mode;
   try {
-    mode = pick<Mode>("NATIVE_BUILD", ["auto", "skip", "force"], "auto");
+    mode = pick<Mode>("NATIVE_BUILD", ["auto", "require", "skip", "force"], "auto");
   } catch (err) {
     log(String((err as Error).message));
     process.exit(1);
@@ -485,7 +487,7 @@ async function main(): Promise<void> {
     await build(mode);
   } catch (err) {
     const message = err instanceof BuildError ? err.message : String((err as Error)?.stack ?? err);
-    if (mode === "force") {
+    if (mode === "force" || mode === "require") {
       log(`error: ${message}`);
       const logLine = /see (\S+\.log)/.exec(message);
       if (logLine) process.stderr.write(`${tailOf(logLine[1], 40)}\n`);

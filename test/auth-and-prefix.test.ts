@@ -46,9 +46,7 @@ t.test("ROUTE_PREFIX moves every route", async (t) => {
 });
 
 t.test("health is 503 until the model is loaded", async (t) => {
-  const config = loadConfig({ LOG_LEVEL: "silent" }, []);
-  const state = new ServiceState();
-  const app = await buildApp({ config, state, metrics: new Metrics(), logger: false });
+  const app = await appWithoutModel();
   t.teardown(() => app.close());
   const health = await app.inject({ method: "GET", url: "/health" });
   t.equal(health.statusCode, 503);
@@ -60,19 +58,50 @@ t.test("health is 503 until the model is loaded", async (t) => {
   t.equal(early.json().error.code, "model_not_ready");
 });
 
-t.test("CORS is open by default and can be restricted", async (t) => {
-  const open = await startTestServer(modelPath);
+/** The HTTP layer alone, no model: for what does not reach the engine (auth, CORS, docs). */
+async function appWithoutModel(env: Record<string, string> = {}) {
+  const app = await buildApp({ config: loadConfig({ LOG_LEVEL: "silent", ...env }, []), state: new ServiceState(), metrics: new Metrics(), logger: false });
+  return app;
+}
+
+t.test("/docs: the OpenAPI description from the route schemas, behind the key unless DOCS_PUBLIC", async (t) => {
+  const open = await appWithoutModel();
   t.teardown(() => open.close());
-  const preflight = await open.app.inject({
+  const spec = await open.inject({ method: "GET", url: "/docs/json" });
+  t.equal(spec.statusCode, 200);
+  const body = spec.json();
+  t.ok(body.paths["/v1/embeddings"].post.requestBody.content["application/json"].schema.properties.input);
+  t.ok(body.paths["/health"]);
+  t.ok((await open.inject({ method: "GET", url: "/docs" })).statusCode < 400);
+
+  const keyed = await appWithoutModel({ API_KEY: "k", ROUTE_PREFIX: "/api" });
+  t.teardown(() => keyed.close());
+  for (const url of ["/api/docs", "/api/docs/json"]) {
+    const none = await keyed.inject({ method: "GET", url });
+    t.equal(none.statusCode, 401, `${url} without the key`);
+    t.equal(none.json().error.code, "invalid_api_key");
+  }
+  t.equal((await keyed.inject({ method: "GET", url: "/api/docs/json", headers: { authorization: "Bearer k" } })).statusCode, 200);
+
+  const published = await appWithoutModel({ API_KEY: "k", DOCS_PUBLIC: "true" });
+  t.teardown(() => published.close());
+  t.equal((await published.inject({ method: "GET", url: "/docs/json" })).statusCode, 200, "DOCS_PUBLIC serves it without the key");
+  t.equal((await published.inject({ method: "POST", url: "/v1/embeddings", payload: { input: "x" } })).statusCode, 401, "the rest still needs it");
+});
+
+t.test("CORS is open by default and can be restricted", async (t) => {
+  const open = await appWithoutModel();
+  t.teardown(() => open.close());
+  const preflight = await open.inject({
     method: "OPTIONS",
     url: "/v1/embeddings",
     headers: { origin: "https://app.example", "access-control-request-method": "POST" },
   });
   t.equal(preflight.headers["access-control-allow-origin"], "*");
-  const closed = await startTestServer(modelPath, { CORS_ORIGINS: "https://ok.example" });
+  const closed = await appWithoutModel({ CORS_ORIGINS: "https://ok.example" });
   t.teardown(() => closed.close());
-  const allowed = await closed.app.inject({ method: "GET", url: "/health", headers: { origin: "https://ok.example" } });
+  const allowed = await closed.inject({ method: "GET", url: "/health", headers: { origin: "https://ok.example" } });
   t.equal(allowed.headers["access-control-allow-origin"], "https://ok.example");
-  const denied = await closed.app.inject({ method: "GET", url: "/health", headers: { origin: "https://evil.example" } });
+  const denied = await closed.inject({ method: "GET", url: "/health", headers: { origin: "https://evil.example" } });
   t.notOk(denied.headers["access-control-allow-origin"]);
 });

@@ -12,6 +12,8 @@ t.test("defaults", async (t) => {
   t.same(config.apiKeys, []);
   t.equal(config.device, "auto");
   t.equal(config.embeddingModel, DEFAULT_MODEL_URI);
+  t.equal(DEFAULT_MODEL_URI, "hf:gpustack/bge-m3-GGUF/bge-m3-Q8_0.gguf", "Q8_0: vectors close to the fp32 model's");
+  t.equal(config.docsPublic, false);
   t.equal(config.modelDir, "models");
   t.equal(config.contextSize, 8192);
   t.equal(config.truncate, false);
@@ -124,6 +126,18 @@ t.test("EMBEDDING_MODEL: an owner/name that is a local file is that file", async
   t.equal(loadConfig({ EMBEDDING_MODEL: "owner/model" }, []).embeddingModel, "owner/model");
 });
 
+t.test("settings that contradict each other are refused, naming both", async (t) => {
+  const cases: [Record<string, string>, RegExp][] = [
+    [{ MAX_QUEUE: "100" }, /^MAX_QUEUE \(100\) is below MAX_INPUTS \(2048\)/],
+    [{ MAX_QUEUE_TOKENS: "200000" }, /^MAX_QUEUE_TOKENS \(200000\) is below the 300000 tokens one admissible request may hold \(min\(MAX_REQUEST_TOKENS, MAX_INPUTS x CONTEXT_SIZE\)\)/],
+    [{ MAX_QUEUE_TOKENS: "4000", MAX_INPUTS: "8", CONTEXT_SIZE: "512" }, /below the 4096 tokens/],
+    [{ MAX_REQUEST_TOKENS: "1000" }, /^MAX_REQUEST_TOKENS \(1000\) is below CONTEXT_SIZE \(8192\)/],
+  ];
+  for (const [env, pattern] of cases) t.throws(() => loadConfig(env, []), pattern, JSON.stringify(env));
+  t.ok(loadConfig({ MAX_QUEUE: "4", MAX_INPUTS: "4", MAX_QUEUE_TOKENS: "4096", CONTEXT_SIZE: "1024" }, []), "settings that agree load");
+  t.equal(loadConfig({}, []).maxRequestTokens, 300_000, "OpenAI's per-request cap by default");
+});
+
 t.test("a bad setting stops the process with one line and exit code 1", async (t) => {
   const result = spawnSync(process.execPath, ["--import", "tsx", "src/main.ts"], {
     env: { ...process.env, PORT: "not-a-port" },
@@ -132,12 +146,21 @@ t.test("a bad setting stops the process with one line and exit code 1", async (t
   });
   t.equal(result.status, 1);
   t.equal(result.stderr.trim(), 'error: Invalid PORT: expected an integer in [0, 65535], got "not-a-port"');
+  const contradictory = spawnSync(process.execPath, ["--import", "tsx", "src/main.ts", "--max-queue", "10"], {
+    env: { ...process.env, MAX_INPUTS: "64" },
+    encoding: "utf8",
+    timeout: 60_000,
+  });
+  t.equal(contradictory.status, 1);
+  t.match(contradictory.stderr.trim(), /^error: MAX_QUEUE \(10\) is below MAX_INPUTS \(64\)[^\n]*$/);
 });
 
 t.test("--help lists every environment variable", async (t) => {
   const result = spawnSync(process.execPath, ["--import", "tsx", "src/main.ts", "--help"], { encoding: "utf8", timeout: 60_000 });
   t.equal(result.status, 0);
-  for (const name of ["ROUTE_PREFIX", "API_KEY", "DEVICE", "EMBEDDING_MODEL", "MODEL_DIR", "CONTEXT_SIZE", "SERVED_MODEL_NAME"]) {
+  for (const name of ["ROUTE_PREFIX", "API_KEY", "DEVICE", "EMBEDDING_MODEL", "MODEL_DIR", "CONTEXT_SIZE", "SERVED_MODEL_NAME", "MAX_REQUEST_TOKENS", "DOCS_PUBLIC"]) {
     t.match(result.stdout, name);
   }
+  t.match(result.stdout, /REQUEST_TIMEOUT_MS .* gets a 504/, "a timed-out request gets 504, as the code answers");
+  t.match(result.stdout, /THREADS .* 0 = one per physical core, within the container's CPU quota/);
 });

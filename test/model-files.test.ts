@@ -54,8 +54,10 @@ t.test("broken model files stop start-up with one line and exit code 1", async (
     [truncated, /is truncated/],
     [wrongArchitecture, /expected architecture "bert"/],
   ];
-  for (const [file, pattern] of cases) {
-    const { code, stderr } = await runServer({ EMBEDDING_MODEL: file });
+  // side by side: each is a whole server start-up that fails
+  const results = await Promise.all(cases.map(([file]) => runServer({ EMBEDDING_MODEL: file })));
+  for (const [i, [file, pattern]] of cases.entries()) {
+    const { code, stderr } = results[i];
     t.equal(code, 1, file);
     t.match(stderr, pattern, file);
     t.equal(stderr.trim().split("\n").length, 1, `one line: ${stderr}`);
@@ -81,7 +83,7 @@ t.test("a port in use is a one-line error", async (t) => {
 });
 
 t.test("hf: models download once from HF_ENDPOINT into MODEL_DIR", async (t) => {
-  const hub = await startFakeHub({ "/gpustack/bge-m3-GGUF/resolve/main/bge-m3-Q4_K_M.gguf": modelPath });
+  const hub = await startFakeHub({ "/gpustack/bge-m3-GGUF/resolve/main/bge-m3-Q8_0.gguf": modelPath });
   t.teardown(() => hub.close());
   const previous = process.env.HF_ENDPOINT;
   process.env.HF_ENDPOINT = hub.endpoint;
@@ -94,11 +96,11 @@ t.test("hf: models download once from HF_ENDPOINT into MODEL_DIR", async (t) => 
   const first = await resolveModel(checkModelReference("BAAI/bge-m3"), { modelDir, progressBar: false, onProgress: (p) => progress.push(p.downloadedBytes) });
   t.ok(first.startsWith(modelDir), first);
   t.ok(progress.length > 0 && progress.at(-1)! > 0, "progress was reported");
-  t.ok(hub.requests.some((r) => r.startsWith("GET /gpustack/bge-m3-GGUF/resolve/main/bge-m3-Q4_K_M.gguf")));
+  t.ok(hub.requests.some((r) => r.startsWith("GET /gpustack/bge-m3-GGUF/resolve/main/bge-m3-Q8_0.gguf")));
   const facts = await validateModelFile(first);
   t.equal(facts.architecture, "bert", "the downloaded file is the model");
   const seen = hub.requests.length;
-  const again = await resolveModel("hf:gpustack/bge-m3-GGUF/bge-m3-Q4_K_M.gguf", { modelDir, progressBar: false });
+  const again = await resolveModel("hf:gpustack/bge-m3-GGUF/bge-m3-Q8_0.gguf", { modelDir, progressBar: false });
   t.equal(again, first);
   t.equal(hub.requests.length, seen, "a later start downloads nothing");
   await t.rejects(resolveModel("hf:nobody/nothing/missing.gguf", { modelDir, progressBar: false }), /could not download/);

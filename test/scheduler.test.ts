@@ -1,8 +1,10 @@
 import t from "tap";
 import {
   BatchScheduler,
+  NonFiniteVectorError,
   QueueFullError,
   RequestAbortedError,
+  RequestTooLargeError,
   SchedulerClosedError,
   SchedulerTimeoutError,
   type BatchStats,
@@ -94,8 +96,99 @@ t.test("a full queue refuses at once and keeps what it accepted", async (t) => {
 });
 
 t.test("the token bound refuses too", async (t) => {
-  const scheduler = new BatchScheduler(recordingEmbedder(), { ...options, maxQueueTokens: 10 });
-  await t.rejects(scheduler.submit([seq(6, 1), seq(6, 2)]), QueueFullError);
+  const embedder = recordingEmbedder();
+  const scheduler = new BatchScheduler(embedder, { ...options, maxQueueTokens: 10 });
+  embedder.hold();
+  const running = scheduler.submit([seq(6, 1)]);
+  await new Promise((r) => setImmediate(r));
+  const queued = scheduler.submit([seq(6, 2)]);
+  await t.rejects(scheduler.submit([seq(6, 3)]), QueueFullError);
+  embedder.release();
+  await Promise.all([running, queued]);
+});
+
+t.test("a request larger than the queue itself is refused as never fitting, not as full", async (t) => {
+  const scheduler = new BatchScheduler(recordingEmbedder(), { ...options, maxQueueInputs: 2, maxQueueTokens: 10 });
+  await t.rejects(scheduler.submit([seq(6, 1), seq(6, 2)]), { name: "RequestTooLargeError", limit: "tokens", requested: 12, allowed: 10 });
+  await t.rejects(scheduler.submit([seq(2, 1), seq(2, 2), seq(2, 3)]), RequestTooLargeError);
+  t.same(Array.from((await scheduler.submit([seq(6, 4)]))[0]), [6, 4, 5], "the empty queue takes what fits");
+});
+
+t.test("admission reserves room before the exact sequences exist and gives back what they do not need", async (t) => {
+  const embedder = recordingEmbedder();
+  const scheduler = new BatchScheduler(embedder, { ...options, maxQueueInputs: 4, maxQueueTokens: 20 });
+  embedder.hold();
+  const running = scheduler.submit([seq(3, 1)]);
+  await new Promise((r) => setImmediate(r));
+  const admission = scheduler.admit(2, 18);
+  t.throws(() => scheduler.admit(1, 3), QueueFullError, "the reservation holds the room");
+  const submitted = admission.submit([seq(3, 10), seq(3, 20)]);
+  const next = scheduler.admit(2, 14);
+  t.throws(() => scheduler.admit(1, 1), QueueFullError);
+  next.release();
+  next.release();
+  scheduler.admit(2, 14).release();
+  embedder.release();
+  await running;
+  t.same((await submitted).map((v) => v[1]), [10, 20]);
+});
+
+t.test("a running batch whose every request is gone is stopped; one still wanted finishes", async (t) => {
+  const embedder = recordingEmbedder();
+  const signals: AbortSignal[] = [];
+  const original = embedder.embedBatch.bind(embedder);
+  embedder.embedBatch = (sequences, signal) => {
+    if (signal) signals.push(signal);
+    return original(sequences, signal);
+  };
+  const cancelled: [number, string][] = [];
+  const scheduler = new BatchScheduler(embedder, options, { onCancelled: (n, stage) => cancelled.push([n, stage]) });
+  embedder.hold();
+  const blocker = scheduler.submit([seq(3, 9)]);
+  await new Promise((r) => setImmediate(r));
+  const gone = new AbortController();
+  const first = scheduler.submit([seq(3, 1)], { signal: gone.signal });
+  const second = scheduler.submit([seq(3, 2)]);
+  embedder.release();
+  embedder.hold();
+  await blocker;
+  await new Promise((r) => setImmediate(r));
+  t.same(embedder.batches[1].map((s) => s[0]), [1, 2], "both inputs run in one batch");
+  gone.abort();
+  await t.rejects(first, RequestAbortedError);
+  t.notOk(signals[1].aborted, "half the batch is still wanted: it runs on");
+  embedder.release();
+  t.same(Array.from((await second)[0]), [3, 2, 3]);
+
+  embedder.hold();
+  const alone = new AbortController();
+  const third = scheduler.submit([seq(3, 3)], { signal: alone.signal });
+  await new Promise((r) => setImmediate(r));
+  alone.abort();
+  await t.rejects(third, RequestAbortedError);
+  t.ok(signals[2].aborted, "nobody wants the batch: its signal aborts");
+  t.same(cancelled, [[1, "running"]]);
+  embedder.release();
+});
+
+t.test("a non-finite vector fails its own request only", async (t) => {
+  const embedder = recordingEmbedder();
+  const original = embedder.embedBatch.bind(embedder);
+  embedder.embedBatch = async (sequences, signal) => {
+    const out = await original(sequences, signal);
+    sequences.forEach((s, i) => s[0] === 66 && out.set([Number.NaN], i * 3));
+    return out;
+  };
+  let nonFinite = 0;
+  const scheduler = new BatchScheduler(embedder, options, { onNonFinite: () => nonFinite++ });
+  await scheduler.submit([seq(3, 9)]); // warm: the next two requests then queue while nothing runs
+  embedder.batches.length = 0;
+  const [poisoned, healthy] = await Promise.allSettled([scheduler.submit([seq(3, 1), seq(3, 66)]), scheduler.submit([seq(3, 7)])]);
+  t.match(poisoned, { status: "rejected", reason: { name: "NonFiniteVectorError", index: 1 } });
+  t.ok((poisoned as PromiseRejectedResult).reason instanceof NonFiniteVectorError);
+  t.match(healthy, { status: "fulfilled" });
+  t.equal(embedder.batches.length, 1, "all three inputs shared a batch");
+  t.equal(nonFinite, 1);
 });
 
 t.test("a cancelled request's queued inputs never reach the engine", async (t) => {

@@ -84,6 +84,9 @@ void PromiseWorker::Execute() {
     try {
         clearCapturedErrors();
         Run();
+    } catch (const CodedError & err) {
+        errorCode = err.code;
+        SetError(err.what());
     } catch (const std::exception & err) {
         SetError(err.what());
     } catch (...) {
@@ -99,13 +102,17 @@ void PromiseWorker::OnOK() {
     } catch (const Napi::Error & err) {
         deferred.Reject(err.Value());
     } catch (const std::exception & err) {
-        deferred.Reject(Napi::Error::New(env, err.what()).Value());
+        Napi::Error error = Napi::Error::New(env, err.what());
+        error.Set("code", Napi::String::New(env, "ERR_NATIVE"));
+        deferred.Reject(error.Value());
     }
 }
 
 void PromiseWorker::OnError(const Napi::Error & error) {
     Napi::HandleScope scope(Env());
-    deferred.Reject(error.Value());
+    Napi::Object value = error.Value();
+    value.Set("code", Napi::String::New(Env(), errorCode));
+    deferred.Reject(value);
 }
 
 Napi::Promise rejected(Napi::Env env, const std::string & message, const char * code) {

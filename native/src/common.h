@@ -3,6 +3,7 @@
 
 #include <napi.h>
 
+#include <stdexcept>
 #include <string>
 
 namespace bge {
@@ -21,9 +22,18 @@ std::string capturedErrors();
 // "what: <llama.cpp's reason>" or just "what" when llama.cpp logged nothing.
 std::string withReason(const std::string & what);
 
+// ---- errors ----------------------------------------------------------------------------------------
+// A failure with its code (NativeErrorCode in src/engine/native/addon-types.ts) chosen where it happens,
+// so JS never has to read the message to know what went wrong.
+class CodedError : public std::runtime_error {
+  public:
+    CodedError(const char * code, const std::string & message) : std::runtime_error(message), code(code) {}
+    const char * const code;
+};
+
 // ---- async work -------------------------------------------------------------------------------------
-// An AsyncWorker that settles a Promise. Execute() must report failure via SetError (or by throwing a
-// std::exception, which Run() turns into a rejection); nothing may escape to the uv thread.
+// An AsyncWorker that settles a Promise. Run() reports failure by throwing: a CodedError rejects with its
+// code, any other exception with ERR_NATIVE; nothing may escape to the uv thread.
 class PromiseWorker : public Napi::AsyncWorker {
   public:
     explicit PromiseWorker(Napi::Env env, const char * name)
@@ -42,6 +52,9 @@ class PromiseWorker : public Napi::AsyncWorker {
     void OnError(const Napi::Error & error) override;
 
     Napi::Promise::Deferred deferred;
+
+  private:
+    std::string errorCode = "ERR_NATIVE";  // set on the uv thread by Execute(), read on the JS thread
 };
 
 // A rejected promise (for argument errors found before any work is queued).

@@ -31,6 +31,13 @@ static const char * poolingName(enum llama_pooling_type pooling) {
 
 // ---- ModelState --------------------------------------------------------------------------------------
 
+void ModelState::callSettled() {
+    if (--pendingCalls > 0) return;
+    auto waiting = std::move(whenIdle);
+    whenIdle.clear();
+    for (auto & run : waiting) run();
+}
+
 void ModelState::release() {
     if (ctx != nullptr) {
         llama_free(ctx);
@@ -88,6 +95,7 @@ static bool profileCallback(struct ggml_tensor * t, bool ask, void * user) {
         p->start = now;
         return true;
     }
+    std::lock_guard<std::mutex> guard(p->lock);
     auto & e = p->ops[profileKey(t)];
     e.first += std::chrono::duration<double, std::milli>(now - p->start).count();
     e.second += 1;
@@ -108,7 +116,7 @@ class LoadWorker : public PromiseWorker {
     void Run() override {
         struct stat st;
         if (stat(options.modelPath.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
-            throw std::runtime_error("model file not found: " + options.modelPath);
+            throw CodedError("ERR_LOAD", "model file not found: " + options.modelPath);
         }
         auto loaded = std::make_shared<ModelState>();
 
@@ -122,7 +130,7 @@ class LoadWorker : public PromiseWorker {
             mparams.n_gpu_layers = 0;
         }
         loaded->model = llama_model_load_from_file(options.modelPath.c_str(), mparams);
-        if (loaded->model == nullptr) throw std::runtime_error(withReason("failed to load model " + options.modelPath));
+        if (loaded->model == nullptr) throw CodedError("ERR_LOAD", withReason("failed to load model " + options.modelPath));
         clearCapturedErrors();
 
         loaded->vocab = llama_model_get_vocab(loaded->model);
@@ -137,8 +145,8 @@ class LoadWorker : public PromiseWorker {
 
         const uint32_t nCtx = options.contextSize > 0 ? options.contextSize : static_cast<uint32_t>(std::max(loaded->nCtxTrain, 1));
         const uint32_t nBatch = options.batchSize > 0 ? options.batchSize : nCtx;
-        if (options.sequences < 1 || options.sequences > 256) throw std::runtime_error("sequences must be in [1, 256]");
-        if (options.sequences > nBatch) throw std::runtime_error("sequences must not exceed batchSize");
+        if (options.sequences < 1 || options.sequences > 256) throw CodedError("ERR_INVALID_ARG", "sequences must be in [1, 256]");
+        if (options.sequences > nBatch) throw CodedError("ERR_INVALID_ARG", "sequences must not exceed batchSize");
 
         llama_context_params cparams = llama_context_default_params();
         cparams.n_ctx = std::max(nCtx, nBatch);  // a KV cache (causal models) must hold a whole packed batch
@@ -169,13 +177,13 @@ class LoadWorker : public PromiseWorker {
             loaded->ctx = llama_init_from_model(loaded->model, cparams);
             llama_set_flash_attn_f32_kv_default(false);
         }
-        if (loaded->ctx == nullptr) throw std::runtime_error(withReason("failed to create the embedding context"));
+        if (loaded->ctx == nullptr) throw CodedError("ERR_LOAD", withReason("failed to create the embedding context"));
 
         loaded->pooling = llama_pooling_type(loaded->ctx);
         if (loaded->pooling == LLAMA_POOLING_TYPE_NONE || loaded->pooling == LLAMA_POOLING_TYPE_RANK ||
             loaded->pooling == LLAMA_POOLING_TYPE_UNSPECIFIED) {
-            throw std::runtime_error(std::string("model pooling type is '") + poolingName(loaded->pooling) +
-                                     "': not a pooled-embedding model (set a pooling type)");
+            throw CodedError("ERR_LOAD", std::string("model pooling type is '") + poolingName(loaded->pooling) +
+                                             "': not a pooled-embedding model (set a pooling type)");
         }
         loaded->nCtx = llama_n_ctx(loaded->ctx);
         loaded->nBatch = llama_n_ubatch(loaded->ctx);
@@ -247,7 +255,9 @@ Napi::Value LoadModel(const Napi::CallbackInfo & info) {
         if (useGpu.IsBoolean()) options.useGpu = useGpu.As<Napi::Boolean>().Value();
         Napi::Value layers = o.Get("gpuLayers");
         if (layers.IsNumber()) {
+            // NaN, fractions and infinities would reach an int cast (undefined behaviour) and llama.cpp
             double d = layers.As<Napi::Number>().DoubleValue();
+            if (!std::isfinite(d) || d != std::floor(d) || d < -1) throw std::invalid_argument("gpuLayers must be an integer >= -1 or \"all\"");
             options.gpuLayers = d < 0 ? -1 : static_cast<int32_t>(std::min(d, 100000.0));
         } else if (layers.IsString() && layers.As<Napi::String>().Utf8Value() == "all") {
             options.gpuLayers = -1;
@@ -289,17 +299,40 @@ Napi::Value LoadModel(const Napi::CallbackInfo & info) {
     return promise;
 }
 
+// ---- calls on a loaded model -------------------------------------------------------------------------
+
+// Counted in ModelState::pendingCalls from construction (queued) to settling, so dispose() frees only
+// after every call queued before it has run.
+class ModelCallWorker : public PromiseWorker {
+  public:
+    ModelCallWorker(Napi::Env env, const char * name, std::shared_ptr<ModelState> s) : PromiseWorker(env, name), state(std::move(s)) {
+        state->pendingCalls++;
+    }
+
+  protected:
+    void OnOK() override {
+        PromiseWorker::OnOK();
+        state->callSettled();
+    }
+    void OnError(const Napi::Error & error) override {
+        PromiseWorker::OnError(error);
+        state->callSettled();
+    }
+
+    std::shared_ptr<ModelState> state;
+};
+
 // ---- tokenize ----------------------------------------------------------------------------------------
 
-class TokenizeWorker : public PromiseWorker {
+class TokenizeWorker : public ModelCallWorker {
   public:
     TokenizeWorker(Napi::Env env, std::shared_ptr<ModelState> state, std::vector<std::string> texts)
-        : PromiseWorker(env, "bge_m3_native.tokenize"), state(std::move(state)), texts(std::move(texts)) {}
+        : ModelCallWorker(env, "bge_m3_native.tokenize", std::move(state)), texts(std::move(texts)) {}
 
   protected:
     void Run() override {
         std::shared_lock<std::shared_mutex> life(state->lifetime);
-        if (state->vocab == nullptr) throw std::runtime_error("the model is disposed");
+        if (state->vocab == nullptr) throw CodedError("ERR_DISPOSED", "the model is disposed");
         tokens.resize(texts.size());
         for (size_t i = 0; i < texts.size(); i++) {
             const std::string & text = texts[i];
@@ -312,7 +345,7 @@ class TokenizeWorker : public PromiseWorker {
                 n = llama_tokenize(state->vocab, text.data(), static_cast<int32_t>(text.size()), out.data(),
                                    static_cast<int32_t>(out.size()), true, false);
             }
-            if (n < 0) throw std::runtime_error(withReason("tokenization failed for text " + std::to_string(i)));
+            if (n < 0) throw CodedError("ERR_LLAMA", withReason("tokenization failed for text " + std::to_string(i)));
             out.resize(static_cast<size_t>(n));
         }
     }
@@ -328,24 +361,34 @@ class TokenizeWorker : public PromiseWorker {
     }
 
   private:
-    std::shared_ptr<ModelState> state;
     std::vector<std::string> texts;
     std::vector<std::vector<llama_token>> tokens;
 };
 
 // ---- embed -------------------------------------------------------------------------------------------
 
-class EmbedWorker : public PromiseWorker {
+// llama.cpp's abort callback: checked between graph nodes (CPU backend); data is the call's cancel flag,
+// an Int32Array element JS sets to 1 when nobody wants the batch any more.
+static bool cancelRequested(void * data) { return __atomic_load_n(static_cast<const int32_t *>(data), __ATOMIC_RELAXED) != 0; }
+
+class EmbedWorker : public ModelCallWorker {
   public:
-    EmbedWorker(Napi::Env env, std::shared_ptr<ModelState> state, std::vector<llama_token> tokens, std::vector<uint32_t> lengths)
-        : PromiseWorker(env, "bge_m3_native.embed"), state(std::move(state)), tokens(std::move(tokens)), lengths(std::move(lengths)) {}
+    EmbedWorker(Napi::Env env, std::shared_ptr<ModelState> state, std::vector<llama_token> tokens, std::vector<uint32_t> lengths,
+                Napi::Int32Array cancelFlag)
+        : ModelCallWorker(env, "bge_m3_native.embed", std::move(state)), tokens(std::move(tokens)), lengths(std::move(lengths)) {
+        if (!cancelFlag.IsEmpty()) {
+            cancelRef = Napi::Persistent(static_cast<Napi::Object>(cancelFlag));  // keeps the flag's memory alive
+            cancel = cancelFlag.Data();
+        }
+    }
 
   protected:
     void Run() override {
         std::shared_lock<std::shared_mutex> life(state->lifetime);
-        if (state->ctx == nullptr) throw std::runtime_error("the model is disposed");
+        if (state->ctx == nullptr) throw CodedError("ERR_DISPOSED", "the model is disposed");
         std::lock_guard<std::mutex> busy(state->compute);
         llama_context * ctx = state->ctx;
+        if (cancel != nullptr && cancelRequested(const_cast<int32_t *>(cancel))) throw CodedError("ERR_CANCELLED", "the batch was cancelled before it started");
 
         const int32_t nTokens = static_cast<int32_t>(tokens.size());
         const size_t nSeqs = lengths.size();
@@ -370,16 +413,23 @@ class EmbedWorker : public PromiseWorker {
 
         // every batch starts from empty state (a no-op for encoder-only models, which keep none)
         llama_memory_clear(llama_get_memory(ctx), true);
+        llama_set_abort_callback(ctx, cancel != nullptr ? cancelRequested : nullptr, const_cast<int32_t *>(cancel));
         const int32_t rc = llama_decode(ctx, batch);
+        llama_set_abort_callback(ctx, nullptr, nullptr);
         state->outputBufferBytes.store(static_cast<double>(llama_get_output_buffer_size(ctx)));
         state->computeBufferBytes.store(computeBufferBytes(ctx));
-        if (rc != 0) throw std::runtime_error(withReason("llama_decode failed (code " + std::to_string(rc) + ")"));
+        if (rc == 2) {
+            // aborted between graph nodes: nothing of the batch is kept (the next decode starts from clear state)
+            llama_memory_clear(llama_get_memory(ctx), true);
+            throw CodedError("ERR_CANCELLED", "the batch was cancelled");
+        }
+        if (rc != 0) throw CodedError("ERR_LLAMA", withReason("llama_decode failed (code " + std::to_string(rc) + ")"));
 
         const size_t dim = static_cast<size_t>(state->nEmbd);
         vectors.resize(nSeqs * dim);
         for (size_t s = 0; s < nSeqs; s++) {
             const float * e = llama_get_embeddings_seq(ctx, static_cast<llama_seq_id>(s));
-            if (e == nullptr) throw std::runtime_error(withReason("no embedding for sequence " + std::to_string(s)));
+            if (e == nullptr) throw CodedError("ERR_LLAMA", withReason("no embedding for sequence " + std::to_string(s)));
             std::memcpy(vectors.data() + s * dim, e, dim * sizeof(float));
         }
         llama_memory_clear(llama_get_memory(ctx), true);
@@ -392,10 +442,11 @@ class EmbedWorker : public PromiseWorker {
     }
 
   private:
-    std::shared_ptr<ModelState> state;
     std::vector<llama_token> tokens;
     std::vector<uint32_t> lengths;
     std::vector<float> vectors;
+    Napi::ObjectReference cancelRef;
+    const int32_t * cancel = nullptr;
 };
 
 // ---- free --------------------------------------------------------------------------------------------
@@ -488,19 +539,22 @@ Napi::Value EmbeddingModel::ComputeBufferSize(const Napi::CallbackInfo & info) {
 }
 
 // {op: [ms, count]} accumulated since the last call (empty unless loaded with profile: true); resets it.
-// Call between embed() calls only.
+// Takes only the profile's own lock, which a running decode holds for one node's update at a time.
 Napi::Value EmbeddingModel::TakeProfile(const Napi::CallbackInfo & info) {
     Napi::Env env = info.Env();
     Napi::Object out = Napi::Object::New(env);
     if (!state || !state->profile) return out;
-    std::lock_guard<std::mutex> busy(state->compute);
-    for (const auto & [op, e] : state->profile->ops) {
+    std::map<std::string, std::pair<double, double>> ops;
+    {
+        std::lock_guard<std::mutex> guard(state->profile->lock);
+        ops.swap(state->profile->ops);
+    }
+    for (const auto & [op, e] : ops) {
         Napi::Array a = Napi::Array::New(env, 2);
         a.Set(0u, e.first);
         a.Set(1u, e.second);
         out.Set(op, a);
     }
-    state->profile->ops.clear();
     return out;
 }
 
@@ -525,21 +579,28 @@ Napi::Value EmbeddingModel::Tokenize(const Napi::CallbackInfo & info) {
     return promise;
 }
 
-// Validates one sequence and appends it to `tokens`. Returns an error message, empty when fine.
-static std::string appendSequence(const Napi::Value & v, uint32_t index, const ModelState & s, std::vector<llama_token> & tokens, uint32_t & length) {
+struct SequenceError {
+    const char * code = nullptr;  // nullptr: the sequence is fine
+    std::string message;
+};
+
+// Validates one sequence and appends it to `tokens`.
+static SequenceError appendSequence(const Napi::Value & v, uint32_t index, const ModelState & s, std::vector<llama_token> & tokens, uint32_t & length) {
     const std::string where = "sequences[" + std::to_string(index) + "]";
     const uint32_t nVocab = static_cast<uint32_t>(s.nVocab);
     auto badId = [&](size_t at, const std::string & value) {
-        return where + "[" + std::to_string(at) + "] = " + value + " is not a token id (integers in [0, " + std::to_string(nVocab) + "))";
+        return SequenceError{"ERR_INVALID_TOKENS", where + "[" + std::to_string(at) + "] = " + value + " is not a token id (integers in [0, " + std::to_string(nVocab) + "))"};
+    };
+    auto invalid = [&](const std::string & what) { return SequenceError{"ERR_INVALID_TOKENS", where + what}; };
+    auto tooLong = [&](size_t n) {
+        return SequenceError{"ERR_BATCH_LIMIT", where + " has " + std::to_string(n) + " tokens; at most " + std::to_string(s.maxSequenceTokens) + " fit one sequence"};
     };
     size_t n = 0;
     if (v.IsTypedArray()) {
         Napi::TypedArray ta = v.As<Napi::TypedArray>();
         n = ta.ElementLength();
-        if (n == 0) return where + " is empty";
-        if (n > s.maxSequenceTokens) {
-            return where + " has " + std::to_string(n) + " tokens; at most " + std::to_string(s.maxSequenceTokens) + " fit one sequence";
-        }
+        if (n == 0) return invalid(" is empty");
+        if (n > s.maxSequenceTokens) return tooLong(n);
         if (ta.TypedArrayType() == napi_uint32_array) {
             const uint32_t * d = ta.As<Napi::Uint32Array>().Data();
             for (size_t k = 0; k < n; k++) {
@@ -553,15 +614,13 @@ static std::string appendSequence(const Napi::Value & v, uint32_t index, const M
                 tokens.push_back(d[k]);
             }
         } else {
-            return where + " must be a Uint32Array, an Int32Array or an array of integers";
+            return invalid(" must be a Uint32Array, an Int32Array or an array of integers");
         }
     } else if (v.IsArray()) {
         Napi::Array a = v.As<Napi::Array>();
         n = a.Length();
-        if (n == 0) return where + " is empty";
-        if (n > s.maxSequenceTokens) {
-            return where + " has " + std::to_string(n) + " tokens; at most " + std::to_string(s.maxSequenceTokens) + " fit one sequence";
-        }
+        if (n == 0) return invalid(" is empty");
+        if (n > s.maxSequenceTokens) return tooLong(n);
         for (uint32_t k = 0; k < n; k++) {
             Napi::Value e = a.Get(k);
             if (!e.IsNumber()) return badId(k, e.ToString().Utf8Value());
@@ -572,10 +631,10 @@ static std::string appendSequence(const Napi::Value & v, uint32_t index, const M
             tokens.push_back(static_cast<llama_token>(d));
         }
     } else {
-        return where + " must be a Uint32Array, an Int32Array or an array of integers";
+        return invalid(" must be a Uint32Array, an Int32Array or an array of integers");
     }
     length = static_cast<uint32_t>(n);
-    return "";
+    return {};
 }
 
 Napi::Value EmbeddingModel::Embed(const Napi::CallbackInfo & info) {
@@ -583,6 +642,13 @@ Napi::Value EmbeddingModel::Embed(const Napi::CallbackInfo & info) {
     if (!state || state->disposed.load()) return rejected(env, "the model is disposed", "ERR_DISPOSED");
     if (info.Length() < 1 || !info[0].IsArray()) {
         return rejected(env, "embed(sequences): sequences must be an array of token-id arrays", "ERR_INVALID_ARG");
+    }
+    Napi::Int32Array cancelFlag;
+    if (info.Length() >= 2 && !info[1].IsUndefined()) {
+        const bool isFlag = info[1].IsTypedArray() && info[1].As<Napi::TypedArray>().TypedArrayType() == napi_int32_array &&
+                            info[1].As<Napi::TypedArray>().ElementLength() >= 1;
+        if (!isFlag) return rejected(env, "embed(sequences, cancel): cancel must be an Int32Array of length >= 1", "ERR_INVALID_ARG");
+        cancelFlag = info[1].As<Napi::Int32Array>();
     }
     Napi::Array seqs = info[0].As<Napi::Array>();
     const ModelState & s = *state;
@@ -595,17 +661,14 @@ Napi::Value EmbeddingModel::Embed(const Napi::CallbackInfo & info) {
     std::vector<llama_token> tokens;
     std::vector<uint32_t> lengths(count);
     for (uint32_t i = 0; i < count; i++) {
-        std::string err = appendSequence(seqs.Get(i), i, s, tokens, lengths[i]);
-        if (!err.empty()) {
-            const bool tooLong = err.find("fit one sequence") != std::string::npos;
-            return rejected(env, "embed(sequences): " + err, tooLong ? "ERR_BATCH_LIMIT" : "ERR_INVALID_TOKENS");
-        }
+        SequenceError err = appendSequence(seqs.Get(i), i, s, tokens, lengths[i]);
+        if (err.code != nullptr) return rejected(env, "embed(sequences): " + err.message, err.code);
         if (tokens.size() > s.nBatch) {
             return rejected(env, "embed(sequences): the batch has more than " + std::to_string(s.nBatch) +
                                      " tokens (the context's batch size)", "ERR_BATCH_LIMIT");
         }
     }
-    auto * worker = new EmbedWorker(env, state, std::move(tokens), std::move(lengths));
+    auto * worker = new EmbedWorker(env, state, std::move(tokens), std::move(lengths), cancelFlag);
     Napi::Promise promise = worker->Promise();
     worker->Queue();
     return promise;
@@ -621,7 +684,8 @@ Napi::Value EmbeddingModel::Dispose(const Napi::CallbackInfo & info) {
     state->disposed.store(true);
     auto * worker = new FreeWorker(env, state);
     Napi::Promise promise = worker->Promise();
-    worker->Queue();
+    if (state->pendingCalls == 0) worker->Queue();
+    else state->whenIdle.push_back([worker] { worker->Queue(); });
     return promise;
 }
 

@@ -7,17 +7,21 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
 #include <string>
+#include <vector>
 
 namespace bge {
 
 // per-op compute time of the graph nodes (load option profile: true)
 struct Profile {
-    std::chrono::steady_clock::time_point start;
+    std::chrono::steady_clock::time_point start;  // the computing thread's only
+    // guards `ops` alone (held per node, briefly), so takeProfile() never waits for a running decode
+    std::mutex lock;
     std::map<std::string, std::pair<double, double>> ops;  // op -> (ms, nodes)
 };
 
@@ -35,7 +39,13 @@ struct ModelState {
     std::atomic<bool> disposed{false};
     std::atomic<double> outputBufferBytes{0};
     std::atomic<double> computeBufferBytes{0};
-    std::unique_ptr<Profile> profile;  // set when loaded with profile: true (used by the eval callback)  // scheduler compute buffers (all backends), after the last decode
+    std::unique_ptr<Profile> profile;  // set when loaded with profile: true (used by the eval callback)
+
+    // JS thread only: calls queued or running, and what waits for them all to settle (frees). libuv may
+    // start a call queued before dispose() after the free queued by it; counting them keeps that order.
+    uint32_t pendingCalls = 0;
+    std::vector<std::function<void()>> whenIdle;
+    void callSettled();
 
     // immutable after load
     int32_t nVocab = 0;

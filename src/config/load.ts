@@ -3,6 +3,7 @@ import { Value } from "@sinclair/typebox/value";
 import type { TSchema } from "@sinclair/typebox";
 import { ModelError } from "../model/errors.js";
 import { checkModelReference } from "../model/reference.js";
+import { contradiction } from "./consistency.js";
 import { configSchema, type RawConfig } from "./schema.js";
 
 /** The settings after validation, with list-valued ones split. */
@@ -109,7 +110,7 @@ function checkModel(value: string, source: string): string {
 
 /**
  * Reads every setting from the environment, then the command line over it, and validates them once.
- * Throws ConfigError on the first bad value.
+ * Throws ConfigError on the first bad value, or when values contradict each other.
  */
 export function loadConfig(
   env: NodeJS.ProcessEnv = process.env,
@@ -126,6 +127,8 @@ export function loadConfig(
     raw[key] = text === undefined ? propertySchema(key).default : convert(key, text, sources[key]);
   }
   const config = raw as RawConfig;
+  const conflict = contradiction(config);
+  if (conflict) throw new ConfigError(conflict);
   const { apiKey, corsOrigins, ...rest } = config;
   const origins = splitList(corsOrigins);
   return {

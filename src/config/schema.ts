@@ -1,6 +1,10 @@
 import { Type, type Static } from "@sinclair/typebox";
 
-export const DEFAULT_MODEL_URI = "hf:gpustack/bge-m3-GGUF/bge-m3-Q4_K_M.gguf";
+/**
+ * Q8_0: its vectors stay within 0.999 cosine of the fp32 model's (Q4_K_M's only 0.90), so indexes built
+ * with fp32 vectors by the Python server keep working; README "Models" has the figures.
+ */
+export const DEFAULT_MODEL_URI = "hf:gpustack/bge-m3-GGUF/bge-m3-Q8_0.gguf";
 
 /**
  * Every setting the server reads, in one schema. Each property is set by the environment variable
@@ -35,7 +39,12 @@ export const configSchema = Type.Object({
       "Local GGUF path, hf: URI or https URL of a GGUF file; BAAI/bge-m3 means the default (other Hugging Face ids and model folders need converting to GGUF).",
   }),
   modelDir: Type.String({ minLength: 1, default: "models", description: "Where models are downloaded to." }),
-  threads: Type.Integer({ minimum: 0, maximum: 1024, default: 0, description: "CPU threads; 0 = all cores." }),
+  threads: Type.Integer({
+    minimum: 0,
+    maximum: 1024,
+    default: 0,
+    description: "CPU threads; 0 = one per physical core, within the container's CPU quota (cgroup v2 cpu.max).",
+  }),
   contextSize: Type.Integer({
     minimum: 16,
     maximum: 8192,
@@ -58,12 +67,28 @@ export const configSchema = Type.Object({
     description: "Token budget of one batch of inputs (a longer input runs alone).",
   }),
   maxBatchSequences: Type.Integer({ minimum: 1, maximum: 1024, default: 64, description: "Most inputs per batch." }),
-  maxQueue: Type.Integer({ minimum: 1, default: 8192, description: "Most inputs waiting; beyond it 503." }),
-  maxQueueTokens: Type.Integer({ minimum: 16, default: 1_048_576, description: "Most tokens waiting; beyond it 503." }),
+  maxRequestTokens: Type.Integer({
+    minimum: 16,
+    // OpenAI's cap on the tokens of one embeddings request
+    default: 300_000,
+    description: "Most tokens one request may have (all inputs, <s> and </s> included); beyond it 400.",
+  }),
+  maxQueue: Type.Integer({
+    minimum: 1,
+    default: 8192,
+    description: "Most inputs waiting; a request that does not fit now gets 503 + Retry-After. At least MAX_INPUTS.",
+  }),
+  maxQueueTokens: Type.Integer({
+    minimum: 16,
+    default: 1_048_576,
+    description:
+      "Most tokens waiting; a request that does not fit now gets 503 + Retry-After. " +
+      "At least min(MAX_REQUEST_TOKENS, MAX_INPUTS x CONTEXT_SIZE).",
+  }),
   requestTimeoutMs: Type.Integer({
     minimum: 0,
     default: 300_000,
-    description: "A request still waiting after this long gets a 503; 0 = never.",
+    description: "A request still waiting after this long gets a 504; 0 = never.",
   }),
   shutdownTimeoutMs: Type.Integer({ minimum: 0, default: 30_000, description: "Grace period on SIGTERM/SIGINT." }),
   maxEventLoopDelayMs: Type.Integer({
@@ -72,6 +97,7 @@ export const configSchema = Type.Object({
     description: "Answer 503 while the event loop lags more than this; 0 = never.",
   }),
   metricsPublic: Type.Boolean({ default: false, description: "Serve /metrics without the API key." }),
+  docsPublic: Type.Boolean({ default: false, description: "Serve /docs (the OpenAPI description) without the API key." }),
   logLevel: Type.Union(
     ["fatal", "error", "warn", "info", "debug", "trace", "silent"].map((level) => Type.Literal(level)),
     { default: "info", description: "Log level." },

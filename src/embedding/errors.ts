@@ -9,3 +9,11 @@ export class InputError extends Error {
     super(message);
   }
 }
+
+/** The model produced NaN or Infinity for the input named by `param`; the vector was not sent. */
+export class NonFiniteEmbeddingError extends Error {
+  override name = "NonFiniteEmbeddingError";
+  constructor(readonly param: string) {
+    super(`The model produced a non-finite vector (NaN or Infinity) for '${param}'; it was not sent.`);
+  }
+}

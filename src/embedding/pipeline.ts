@@ -1,6 +1,6 @@
-import type { BatchScheduler } from "../engine/scheduler.js";
+import { NonFiniteVectorError, type BatchScheduler } from "../engine/scheduler.js";
 import type { Embedder } from "../engine/types.js";
-import { InputError } from "./errors.js";
+import { InputError, NonFiniteEmbeddingError } from "./errors.js";
 import { normalisePrefix } from "./vector.js";
 
 export type EmbeddingInput =
@@ -25,9 +25,14 @@ export interface EmbedResult {
 
 export interface PipelineOptions {
   readonly requestTimeoutMs: number;
+  /** Most tokens one request may have, all inputs together, `<s>` and `</s>` included. */
+  readonly maxRequestTokens: number;
 }
 
-/** request inputs -> token sequences -> scheduler -> unit vectors. */
+/**
+ * request inputs -> queue room reserved (from an upper bound of the tokens) -> token sequences ->
+ * scheduler -> unit vectors. Nothing is tokenized for a request the queue has no room for.
+ */
 export class EmbeddingPipeline {
   constructor(
     readonly embedder: Embedder,
@@ -40,18 +45,53 @@ export class EmbeddingPipeline {
   }
 
   async embed(request: EmbedRequest): Promise<EmbedResult> {
-    const sequences = await this.toSequences(request.inputs);
-    const fitted = sequences.map((sequence, i) => this.fit(sequence, request.inputs[i].param, request.truncate));
-    const started = performance.now();
-    const raw = await this.scheduler.submit(fitted, {
-      signal: request.signal,
-      timeoutMs: this.options.requestTimeoutMs,
-    });
-    return {
-      vectors: raw.map((vector) => normalisePrefix(vector, request.dimensions)),
-      promptTokens: fitted.reduce((sum, sequence) => sum + sequence.length, 0),
-      timings: { queueAndInferenceMs: performance.now() - started },
-    };
+    const { inputs } = request;
+    const bounds = inputs.map((input) => this.tokenBound(input));
+    // token ids count as given: a request of ids over the limit is refused before it takes any room
+    const least = sum(inputs.map((input) => (input.kind === "tokens" ? Math.min(input.tokens.length, this.contextSize) : 0)));
+    this.checkRequestTokens(least, "at least ");
+    // a request over MAX_REQUEST_TOKENS is refused below, so it never needs more room than that
+    const admission = this.scheduler.admit(inputs.length, Math.min(sum(bounds), this.options.maxRequestTokens));
+    try {
+      const sequences = await this.toSequences(inputs);
+      const fitted = sequences.map((sequence, i) => this.fit(sequence, inputs[i].param, request.truncate));
+      const promptTokens = sum(fitted.map((sequence) => sequence.length));
+      this.checkRequestTokens(promptTokens);
+      const started = performance.now();
+      const raw = await admission
+        .submit(fitted, { signal: request.signal, timeoutMs: this.options.requestTimeoutMs })
+        .catch((error: unknown) => {
+          throw error instanceof NonFiniteVectorError ? new NonFiniteEmbeddingError(inputs[error.index].param) : error;
+        });
+      return {
+        vectors: raw.map((vector) => normalisePrefix(vector, request.dimensions)),
+        promptTokens,
+        timings: { queueAndInferenceMs: performance.now() - started },
+      };
+    } finally {
+      admission.release();
+    }
+  }
+
+  /**
+   * Most tokens an input can take in the queue, known without tokenizing: token ids as given (plus
+   * `<s>`/`</s>`); a text's pieces are never empty, so at most one per UTF-16 unit, plus the leading
+   * word marker and the two specials. Never more than the context (longer inputs are cut or refused).
+   */
+  private tokenBound(input: EmbeddingInput): number {
+    const length = input.kind === "tokens" ? input.tokens.length + 2 : input.text.length + 3;
+    return Math.min(length, this.contextSize);
+  }
+
+  private checkRequestTokens(tokens: number, qualifier = ""): void {
+    const limit = this.options.maxRequestTokens;
+    if (tokens <= limit) return;
+    throw new InputError(
+      `This request has ${qualifier}${tokens} tokens (<s> and </s> included), more than the ${limit} allowed per request ` +
+        `(MAX_REQUEST_TOKENS). Split it into smaller requests.`,
+      "input",
+      "request_too_large",
+    );
   }
 
   private async toSequences(inputs: readonly EmbeddingInput[]): Promise<Uint32Array[]> {
@@ -95,3 +135,5 @@ export class EmbeddingPipeline {
     return cut;
   }
 }
+
+const sum = (values: readonly number[]): number => values.reduce((total, value) => total + value, 0);

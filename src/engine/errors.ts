@@ -6,3 +6,8 @@ export class DeviceUnavailableError extends Error {
 export class EngineUnavailableError extends Error {
   override name = "EngineUnavailableError";
 }
+
+/** An engine batch stopped because its signal aborted (every request that wanted it is gone). */
+export class EmbedCancelledError extends Error {
+  override name = "EmbedCancelledError";
+}

@@ -1,11 +1,14 @@
 import type { Embedder } from "./types.js";
 
 /**
- * The one owner of the queue between requests and the engine. All inputs of all requests wait here
- * in arrival order; a batch takes inputs from the front while they fit the token budget and the
- * sequence cap, so no input waits behind ones that arrived later. An input larger than the budget
- * runs alone. Admission is refused at once when the queue is full; inputs of requests that were
- * cancelled or timed out are dropped before they reach the engine.
+ * The one owner of the queue between requests and the engine. A request first reserves room (admit,
+ * from an upper bound of its tokens, before anything is tokenized), then submits its exact sequences
+ * in place of the reservation. All inputs wait here in arrival order; a batch takes inputs from the
+ * front while they fit the token budget and the sequence cap, so no input waits behind ones that
+ * arrived later. An input larger than the budget runs alone. Admission is refused at once when the
+ * queue is full (retry later) or when the request could never fit it (do not retry). Inputs of
+ * requests that were cancelled or timed out are dropped before they reach the engine, and a running
+ * batch whose every input is abandoned is stopped.
  */
 
 export interface SchedulerOptions {
@@ -24,6 +27,10 @@ export interface BatchStats {
 export interface SchedulerObserver {
   onBatch?(stats: BatchStats): void;
   onQueueDepth?(inputs: number): void;
+  /** Inputs whose request went away: dropped from the queue, or stopped in a running batch. */
+  onCancelled?(inputs: number, stage: "queued" | "running"): void;
+  /** An input whose vector came back with NaN or Infinity (its request failed; nothing was sent). */
+  onNonFinite?(): void;
 }
 
 export interface SubmitOptions {
@@ -32,8 +39,20 @@ export interface SubmitOptions {
   readonly timeoutMs?: number;
 }
 
+/** The queue is full right now: retry later. */
 export class QueueFullError extends Error {
   override name = "QueueFullError";
+}
+/** The request alone exceeds a queue limit: it can never be queued, whatever the load. */
+export class RequestTooLargeError extends Error {
+  override name = "RequestTooLargeError";
+  constructor(
+    readonly limit: "inputs" | "tokens",
+    readonly requested: number,
+    readonly allowed: number,
+  ) {
+    super(`the request needs ${requested} queued ${limit}; the queue holds at most ${allowed}`);
+  }
 }
 export class SchedulerClosedError extends Error {
   override name = "SchedulerClosedError";
@@ -46,6 +65,21 @@ export class SchedulerTimeoutError extends Error {
 }
 export class RequestAbortedError extends Error {
   override name = "RequestAbortedError";
+}
+/** The engine returned a vector with NaN or Infinity for the input at `index` of the request. */
+export class NonFiniteVectorError extends Error {
+  override name = "NonFiniteVectorError";
+  constructor(readonly index: number) {
+    super(`the engine returned a non-finite vector for input ${index}`);
+  }
+}
+
+/** Queue room held for a request between admission and submission. */
+export interface Admission {
+  /** Queues the exact sequences in place of the reservation; the vectors come back in the order given. */
+  submit(sequences: readonly Uint32Array[], options?: SubmitOptions): Promise<Float32Array[]>;
+  /** Gives the room back unless submit() took it over; safe to call more than once. */
+  release(): void;
 }
 
 interface Job {
@@ -61,10 +95,18 @@ interface Entry {
   readonly tokens: Uint32Array;
 }
 
+const isFinite = (vector: Float32Array): boolean => {
+  for (let i = 0; i < vector.length; i++) if (!Number.isFinite(vector[i])) return false;
+  return true;
+};
+
 export class BatchScheduler {
   private queue: Entry[] = [];
   private queuedTokens = 0;
-  private running = false;
+  private reservedInputs = 0;
+  private reservedTokens = 0;
+  private running: { readonly batch: Entry[]; readonly abort: AbortController } | undefined;
+  private pumping = false;
   private closed = false;
   private idle: Promise<void> = Promise.resolve();
   private markIdle: () => void = () => {};
@@ -79,21 +121,74 @@ export class BatchScheduler {
     return this.queue.length;
   }
 
-  /** Embeds every sequence; the vectors come back in the order given. */
+  /**
+   * Reserves room for `inputs` inputs of at most `tokens` tokens together. Throws QueueFullError when
+   * they do not fit now, RequestTooLargeError when they never could.
+   */
+  admit(inputs: number, tokens: number): Admission {
+    this.reserve(inputs, tokens);
+    let held = true;
+    const release = () => {
+      if (!held) return;
+      held = false;
+      this.reservedInputs -= inputs;
+      this.reservedTokens -= tokens;
+    };
+    return {
+      submit: (sequences, submitOptions) => {
+        if (!held) return Promise.reject(new Error("this admission was already used"));
+        release();
+        return this.enqueue(sequences, submitOptions);
+      },
+      release,
+    };
+  }
+
+  /** Admits and submits at once (the tokens are known exactly). */
   submit(sequences: readonly Uint32Array[], submitOptions: SubmitOptions = {}): Promise<Float32Array[]> {
-    if (this.closed) return Promise.reject(new SchedulerClosedError("the server is shutting down"));
-    if (sequences.length === 0) return Promise.resolve([]);
-    const tokens = sequences.reduce((sum, sequence) => sum + sequence.length, 0);
-    if (
-      this.queue.length + sequences.length > this.options.maxQueueInputs ||
-      this.queuedTokens + tokens > this.options.maxQueueTokens
-    ) {
-      return Promise.reject(
-        new QueueFullError(
-          `the queue holds ${this.queue.length} inputs (${this.queuedTokens} tokens); ` +
-            `this request's ${sequences.length} inputs (${tokens} tokens) do not fit`,
-        ),
+    try {
+      return this.admit(sequences.length, totalTokens(sequences)).submit(sequences, submitOptions);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** Refuses new work; resolves once everything accepted so far has finished. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.idle;
+  }
+
+  private reserve(inputs: number, tokens: number): void {
+    this.ensureRoom(inputs, tokens);
+    this.reservedInputs += inputs;
+    this.reservedTokens += tokens;
+  }
+
+  private ensureRoom(inputs: number, tokens: number): void {
+    if (this.closed) throw new SchedulerClosedError("the server is shutting down");
+    const { maxQueueInputs, maxQueueTokens } = this.options;
+    if (inputs > maxQueueInputs) throw new RequestTooLargeError("inputs", inputs, maxQueueInputs);
+    if (tokens > maxQueueTokens) throw new RequestTooLargeError("tokens", tokens, maxQueueTokens);
+    const heldInputs = this.queue.length + this.reservedInputs;
+    const heldTokens = this.queuedTokens + this.reservedTokens;
+    if (heldInputs + inputs > maxQueueInputs || heldTokens + tokens > maxQueueTokens) {
+      throw new QueueFullError(
+        `the queue holds ${heldInputs} inputs (${heldTokens} tokens); ` +
+          `this request's ${inputs} inputs (${tokens} tokens) do not fit`,
       );
+    }
+  }
+
+  private enqueue(sequences: readonly Uint32Array[], submitOptions: SubmitOptions = {}): Promise<Float32Array[]> {
+    if (sequences.length === 0) return Promise.resolve([]);
+    const tokens = totalTokens(sequences);
+    // the exact count may exceed the bound the room was reserved with (rare: text the tokenizer's
+    // normaliser expands); it is checked again, without the reservation just given back
+    try {
+      this.ensureRoom(sequences.length, tokens);
+    } catch (error) {
+      return Promise.reject(error);
     }
     if (submitOptions.signal?.aborted) return Promise.reject(new RequestAbortedError("the client went away"));
 
@@ -112,6 +207,7 @@ export class BatchScheduler {
           signal?.removeEventListener("abort", onAbort);
           if (error) {
             this.dropQueued(job);
+            this.stopIfAbandoned();
             reject(error);
           } else {
             resolve(job.vectors);
@@ -126,18 +222,22 @@ export class BatchScheduler {
     });
   }
 
-  /** Refuses new work; resolves once everything accepted so far has finished. */
-  async close(): Promise<void> {
-    this.closed = true;
-    await this.idle;
-  }
-
   private dropQueued(job: Job): void {
     const kept = this.queue.filter((entry) => entry.job !== job);
-    if (kept.length === this.queue.length) return;
+    const dropped = this.queue.length - kept.length;
+    if (dropped === 0) return;
     this.queue = kept;
-    this.queuedTokens = kept.reduce((sum, entry) => sum + entry.tokens.length, 0);
+    this.queuedTokens = totalTokens(kept.map((entry) => entry.tokens));
     this.observer.onQueueDepth?.(this.queue.length);
+    this.observer.onCancelled?.(dropped, "queued");
+  }
+
+  /** Stops the running batch once no request is left to take any of its vectors. */
+  private stopIfAbandoned(): void {
+    const running = this.running;
+    if (!running || running.abort.signal.aborted || !running.batch.every((entry) => entry.job.settled)) return;
+    running.abort.abort();
+    this.observer.onCancelled?.(running.batch.length, "running");
   }
 
   private takeBatch(): Entry[] {
@@ -160,34 +260,48 @@ export class BatchScheduler {
   }
 
   private async pump(): Promise<void> {
-    if (this.running) return;
-    this.running = true;
+    if (this.pumping) return;
+    this.pumping = true;
     this.idle = new Promise((resolve) => (this.markIdle = resolve));
     try {
       while (this.queue.length > 0) await this.run(this.takeBatch());
     } finally {
-      this.running = false;
+      this.pumping = false;
       this.markIdle();
     }
   }
 
   private async run(batch: Entry[]): Promise<void> {
     const started = performance.now();
-    const tokens = batch.reduce((sum, entry) => sum + entry.tokens.length, 0);
+    const tokens = totalTokens(batch.map((entry) => entry.tokens));
+    const abort = new AbortController();
+    this.running = { batch, abort };
     let packed: Float32Array;
     try {
-      packed = await this.embedder.embedBatch(batch.map((entry) => entry.tokens));
+      packed = await this.embedder.embedBatch(batch.map((entry) => entry.tokens), abort.signal);
     } catch (error) {
       for (const entry of batch) entry.job.finish(error instanceof Error ? error : new Error(String(error)));
       return;
+    } finally {
+      this.running = undefined;
     }
     this.observer.onBatch?.({ sequences: batch.length, tokens, seconds: (performance.now() - started) / 1000 });
     const dim = this.embedder.info.dimensions;
     batch.forEach((entry, row) => {
       const { job } = entry;
       if (job.settled) return;
-      job.vectors[entry.index] = packed.subarray(row * dim, (row + 1) * dim);
+      const vector = packed.subarray(row * dim, (row + 1) * dim);
+      if (!isFinite(vector)) {
+        this.observer.onNonFinite?.();
+        job.finish(new NonFiniteVectorError(entry.index));
+        return;
+      }
+      job.vectors[entry.index] = vector;
       if (--job.pending === 0) job.finish();
     });
   }
+}
+
+function totalTokens(sequences: readonly Uint32Array[]): number {
+  return sequences.reduce((sum, sequence) => sum + sequence.length, 0);
 }

@@ -32,7 +32,7 @@ export interface BatchLimits {
 export interface EmbedderOptions {
   readonly modelPath: string;
   readonly device: DeviceRequest;
-  /** 0 means the engine's default (all physical cores). */
+  /** 0 = one per physical core, within the container's CPU quota (resolveThreads). */
   readonly threads: number;
   readonly contextSize: number;
   /** Upper bounds the engine may lower to what it supports. */
@@ -53,14 +53,17 @@ export interface Embedder {
   readonly info: ModelInfo;
   readonly limits: BatchLimits;
   /**
-   * Token ids of each text as the model sees them: `<s>` first, `</s>` last, not truncated.
+   * Token ids of each text as the model sees them: `<s>` first, `</s>` last, not truncated. Runs off
+   * the event loop.
    */
   tokenize(texts: readonly string[]): Promise<Uint32Array[]>;
   /**
    * One pooled (not yet normalised) vector per sequence, packed row after row: `sequences.length`
    * rows of `info.dimensions` floats. Every id must be in [0, nVocab); the sequences together must
-   * fit `limits`. Runs off the event loop.
+   * fit `limits`. Runs off the event loop. When `signal` aborts (nobody wants the vectors any more)
+   * an engine that can stop mid-way rejects soon with EmbedCancelledError and is ready for the next
+   * call; one that cannot finishes the batch.
    */
-  embedBatch(sequences: readonly Uint32Array[]): Promise<Float32Array>;
+  embedBatch(sequences: readonly Uint32Array[], signal?: AbortSignal): Promise<Float32Array>;
   dispose(): Promise<void>;
 }

@@ -7,7 +7,7 @@ import type { ServiceState } from "../service/state.js";
 import { requireApiKey } from "./auth.js";
 import { errorHandlerPlugin } from "./error-handler.js";
 import { errors } from "./errors.js";
-import { registerOpenApi } from "./openapi.js";
+import { collectOpenApi, docsRoute } from "./openapi.js";
 import { requestLogPlugin } from "./request-log.js";
 import { clientErrorHandler, registerJsonParser } from "./wire.js";
 import { chatCompletionsRoute } from "./routes/chat-completions.js";
@@ -48,7 +48,7 @@ export async function buildApp({ config, state, metrics, logger }: AppOptions): 
       void reply.code(503).header("retry-after", "1").send(apiError.toBody());
     },
   });
-  await registerOpenApi(app, config.routePrefix);
+  await collectOpenApi(app);
   // While shutting down, a finished response ends its keep-alive connection, so close() can finish.
   app.addHook("onSend", async (_request, reply) => {
     if (state.isStopping) reply.header("connection", "close");
@@ -59,9 +59,11 @@ export async function buildApp({ config, state, metrics, logger }: AppOptions): 
     async (scope) => {
       await scope.register(healthRoute, routeOptions);
       if (config.metricsPublic) await scope.register(metricsRoute, { metrics });
+      if (config.docsPublic) await docsRoute(scope);
       await scope.register(async (protectedScope) => {
         await requireApiKey(protectedScope, config.apiKeys);
         if (!config.metricsPublic) await protectedScope.register(metricsRoute, { metrics });
+        if (!config.docsPublic) await docsRoute(protectedScope);
         await protectedScope.register(modelsRoute, routeOptions);
         await protectedScope.register(embeddingsRoute, routeOptions);
         await protectedScope.register(chatCompletionsRoute);

@@ -1,9 +1,10 @@
 import type { FastifyError, FastifyInstance, FastifySchemaValidationError } from "fastify";
 import fp from "fastify-plugin";
-import { InputError } from "../embedding/errors.js";
+import { InputError, NonFiniteEmbeddingError } from "../embedding/errors.js";
 import {
   QueueFullError,
   RequestAbortedError,
+  RequestTooLargeError,
   SchedulerClosedError,
   SchedulerTimeoutError,
 } from "../engine/scheduler.js";
@@ -40,6 +41,16 @@ export function toApiError(error: unknown, bodyLimit: number): ApiError {
   if (error instanceof ApiError) return error;
   if (error instanceof InputError) return errors.invalidRequest(error.message, error.param, error.code);
   if (error instanceof QueueFullError) return errors.overloaded(`The server is at capacity: ${error.message}. Retry shortly.`, 1);
+  if (error instanceof RequestTooLargeError) {
+    // never retryable: the request alone is over a queue limit
+    const setting = error.limit === "inputs" ? "MAX_QUEUE" : "MAX_QUEUE_TOKENS";
+    return errors.invalidRequest(
+      `This request needs ${error.requested} ${error.limit} in the queue, more than it can ever hold (${setting} = ${error.allowed}). Split it into smaller requests.`,
+      "input",
+      "request_too_large",
+    );
+  }
+  if (error instanceof NonFiniteEmbeddingError) return errors.nonFiniteEmbedding(error.message, error.param);
   if (error instanceof SchedulerClosedError) return errors.shuttingDown();
   if (error instanceof SchedulerTimeoutError) return errors.timeout(error.timeoutMs);
   const fastifyError = error as Partial<FastifyError>;

@@ -54,4 +54,5 @@ export const errors = {
   timeout: (ms: number) =>
     new ApiError(504, "timeout_error", `The request did not finish within ${ms} ms.`, null, "request_timeout"),
   internal: () => new ApiError(500, "server_error", "The server had an error while processing your request.", null, null),
+  nonFiniteEmbedding: (message: string, param: string) => new ApiError(500, "server_error", message, param, "non_finite_embedding"),
 };

@@ -2,8 +2,11 @@ import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import type { FastifyInstance } from "fastify";
 
-/** The OpenAPI document is generated from the same schemas the routes validate with. */
-export async function registerOpenApi(app: FastifyInstance, routePrefix: string): Promise<void> {
+/**
+ * Collects the OpenAPI document from the same schemas the routes validate with. Registered at the
+ * root, before the routes, so it sees all of them.
+ */
+export async function collectOpenApi(app: FastifyInstance): Promise<void> {
   await app.register(swagger, {
     openapi: {
       info: { title: "BGE-M3 embeddings (OpenAI-compatible)", version: "1" },
@@ -11,5 +14,9 @@ export async function registerOpenApi(app: FastifyInstance, routePrefix: string)
       security: [{ bearer: [] }],
     },
   });
-  await app.register(swaggerUi, { routePrefix: `${routePrefix}/docs` });
+}
+
+/** Serves the document at `/docs` (and `/docs/json`) of the scope it is registered in. */
+export async function docsRoute(scope: FastifyInstance): Promise<void> {
+  await scope.register(swaggerUi, { routePrefix: "/docs" });
 }

@@ -51,6 +51,17 @@ export class Metrics implements SchedulerObserver {
     help: "Inputs waiting for the engine.",
     registers: [this.registry],
   });
+  private readonly cancelledInputs = new Counter({
+    name: "embedding_inputs_cancelled_total",
+    help: "Inputs whose request went away (client gone, timed out): dropped while queued, or stopped in a running batch.",
+    labelNames: ["stage"] as const,
+    registers: [this.registry],
+  });
+  private readonly nonFiniteVectors = new Counter({
+    name: "embedding_non_finite_vectors_total",
+    help: "Inputs whose vector came back with NaN or Infinity (answered 500, never sent).",
+    registers: [this.registry],
+  });
   private readonly modelLoadSeconds = new Gauge({
     name: "model_load_duration_seconds",
     help: "Time from start to the model being ready (download included).",
@@ -67,6 +78,14 @@ export class Metrics implements SchedulerObserver {
     this.batchSeconds.observe(stats.seconds);
     this.inputs.inc(stats.sequences);
     this.inputTokens.inc(stats.tokens);
+  }
+
+  onCancelled(inputs: number, stage: "queued" | "running"): void {
+    this.cancelledInputs.inc({ stage }, inputs);
+  }
+
+  onNonFinite(): void {
+    this.nonFiniteVectors.inc();
   }
 
   onQueueDepth(inputs: number): void {

@@ -50,7 +50,10 @@ export async function loadService(
     },
     observer,
   );
-  const pipeline = new EmbeddingPipeline(embedder, scheduler, { requestTimeoutMs: config.requestTimeoutMs });
+  const pipeline = new EmbeddingPipeline(embedder, scheduler, {
+    requestTimeoutMs: config.requestTimeoutMs,
+    maxRequestTokens: config.maxRequestTokens,
+  });
   const createdAt = Math.floor((await stat(modelPath)).mtimeMs / 1000);
   log.info(
     { engine: embedder.engine, device: embedder.device, seconds: +((performance.now() - started) / 1000).toFixed(2) },

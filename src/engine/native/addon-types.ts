@@ -3,7 +3,7 @@
  *
  * Every call that touches llama.cpp runs on the libuv thread pool and returns a Promise; argument and
  * limit errors reject before anything reaches llama.cpp, and llama.cpp failures reject with llama.cpp's
- * own reason. Rejections carry a `code` (see NativeErrorCode) where the addon knows what went wrong.
+ * own reason. Every rejection carries a `code` (NativeErrorCode), chosen where the failure happens.
  */
 
 export type NativeLogLevel = "none" | "debug" | "info" | "warn" | "error";
@@ -16,10 +16,18 @@ export type NativeErrorCode =
   /** Too many sequences, too many tokens in the batch, or one sequence too long. */
   | "ERR_BATCH_LIMIT"
   /** The model was disposed. */
-  | "ERR_DISPOSED";
+  | "ERR_DISPOSED"
+  /** The model file or its context could not be loaded (file missing, llama.cpp refused it, no pooling). */
+  | "ERR_LOAD"
+  /** A llama.cpp call failed on a loaded model (tokenize, decode). */
+  | "ERR_LLAMA"
+  /** embed() stopped because its cancel flag was set (before it started or between graph nodes). */
+  | "ERR_CANCELLED"
+  /** Anything else (a bug): the message says what. */
+  | "ERR_NATIVE";
 
 export interface NativeError extends Error {
-  code?: NativeErrorCode;
+  code: NativeErrorCode;
 }
 
 export interface NativeLoadOptions {
@@ -36,7 +44,7 @@ export interface NativeLoadOptions {
   readonly threads?: number;
   /** false (default): no GPU device is used at all (no layers, no op offload). */
   readonly useGpu?: boolean;
-  /** Layers to offload when useGpu; -1 or "all" = every layer. */
+  /** Layers to offload when useGpu; -1 or "all" = every layer. Anything but an integer >= -1 is ERR_INVALID_ARG. */
   readonly gpuLayers?: number | "all";
   /** Flash attention: "auto" (default), "on", "off" (or a boolean). */
   readonly flashAttention?: "auto" | "on" | "off" | boolean;
@@ -88,16 +96,24 @@ export interface NativeEmbeddingModel {
   tokenize(texts: readonly string[]): Promise<Uint32Array[]>;
   /**
    * One decode: every sequence gets its own seq_id; resolves with sequences.length pooled vectors of
-   * info.nEmbd floats, packed row after row. Calls on one model run one at a time.
+   * info.nEmbd floats, packed row after row. Calls on one model run one at a time. Setting `cancel[0]`
+   * to non-zero (any time, from JS) stops the call: before it starts, or between graph nodes (llama.cpp's
+   * abort callback), rejecting with ERR_CANCELLED; the context stays ready for the next call.
    */
-  embed(sequences: readonly (Uint32Array | Int32Array | readonly number[])[]): Promise<Float32Array>;
+  embed(sequences: readonly (Uint32Array | Int32Array | readonly number[])[], cancel?: Int32Array): Promise<Float32Array>;
   /** Bytes of the context's host output buffer as of the last decode (logits + per-token embeddings). */
   outputBufferSize(): number;
   /** Bytes of the scheduler's compute buffers (all backends), as of load or the last decode. */
   computeBufferSize(): number;
-  /** Per-op compute time since the last call, {op: [ms, nodes]} (empty unless loaded with profile: true). */
+  /**
+   * Per-op compute time since the last call, {op: [ms, nodes]} (empty unless loaded with profile: true).
+   * Never waits for a running decode.
+   */
   takeProfile(): Record<string, [number, number]>;
-  /** Frees the context and model once calls in flight are done; later calls reject with ERR_DISPOSED. */
+  /**
+   * Frees the context and model once every call made before it has settled (queued ones included: they
+   * run normally); later calls reject with ERR_DISPOSED.
+   */
   dispose(): Promise<void>;
 }
 

@@ -1,7 +1,7 @@
-import { DeviceUnavailableError, EngineUnavailableError } from "../errors.js";
+import { DeviceUnavailableError, EmbedCancelledError, EngineUnavailableError } from "../errors.js";
 import { resolveThreads } from "../threads.js";
 import type { BatchLimits, DeviceName, Embedder, EmbedderOptions, ModelInfo } from "../types.js";
-import type { NativeAddon, NativeEmbeddingModel } from "./addon-types.js";
+import type { NativeAddon, NativeEmbeddingModel, NativeError } from "./addon-types.js";
 import { loadAddon, nativeAddonLoadError } from "./load-addon.js";
 
 /** llama.cpp's cap on sequences per context (LLAMA_MAX_SEQ). */
@@ -27,15 +27,26 @@ class NativeEmbedder implements Embedder {
     return this.model.tokenize(texts);
   }
 
-  embedBatch(sequences: readonly Uint32Array[]): Promise<Float32Array> {
+  embedBatch(sequences: readonly Uint32Array[], signal?: AbortSignal): Promise<Float32Array> {
+    // the addon's abort callback reads this flag between graph nodes
+    const cancel = new Int32Array(1);
+    const onAbort = () => Atomics.store(cancel, 0, 1);
+    signal?.addEventListener("abort", onAbort, { once: true });
+    if (signal?.aborted) onAbort();
     // one decode at a time (the addon serialises too; queueing here keeps the uv pool free)
-    const run = this.queue.then(() => this.model.embed(sequences));
+    const run = this.queue
+      .then(() => this.model.embed(sequences, cancel))
+      .catch((error: NativeError) => {
+        throw error.code === "ERR_CANCELLED" ? new EmbedCancelledError(error.message) : error;
+      })
+      .finally(() => signal?.removeEventListener("abort", onAbort));
     this.queue = run.catch(() => undefined);
     return run;
   }
 
+  /** Frees the model after every batch already handed to embedBatch has run. */
   dispose(): Promise<void> {
-    this.disposing ??= this.model.dispose();
+    this.disposing ??= this.queue.then(() => this.model.dispose());
     return this.disposing;
   }
 }

@@ -1,32 +1,55 @@
 import { getLlama, LlamaLogLevel, type Llama, type LlamaEmbeddingContext, type LlamaModel, type Token } from "node-llama-cpp";
 import { DeviceUnavailableError } from "../errors.js";
+import { offThreadTokenizer } from "./tokenizer.js";
 import { resolveThreads } from "../threads.js";
 import type { Embedder, EmbedderOptions, ModelInfo } from "../types.js";
 
 /**
  * Runs the model through node-llama-cpp's embedding context: one input per evaluation, on its own
  * worker thread. Its batch is sized to the whole context, because a longer input would be evaluated
- * in 512-token chunks and the CLS vector would silently come from the last chunk.
+ * in 512-token chunks and the CLS vector would silently come from the last chunk. node-llama-cpp
+ * tokenizes synchronously on the calling thread: small calls run here, larger ones on the process's
+ * tokenizer thread.
  */
+/**
+ * Texts per tokenize() call tokenized on the event loop: up to 16 Ki characters take a few ms there.
+ * Larger calls go to the tokenizer thread, whose own copy of the vocabulary costs seconds to load
+ * (node-llama-cpp parses the GGUF's 250,002 tokens in JS), paid only by a server that gets them.
+ */
+const ON_LOOP_CHARACTERS = 16 * 1024;
+
 class NodeLlamaCppEmbedder implements Embedder {
   readonly engine = "node-llama-cpp" as const;
   readonly limits;
+  private usesTokenizerThread = false;
 
   constructor(
-    private readonly llama: Llama,
+    private readonly modelPath: string,
     private readonly model: LlamaModel,
     private readonly context: LlamaEmbeddingContext,
     readonly info: ModelInfo,
     readonly device: "cpu" | "cuda",
+    private readonly releaseLlama: () => Promise<void>,
   ) {
     this.limits = { maxBatchTokens: info.contextSize, maxBatchSequences: 1 };
   }
 
-  async tokenize(texts: readonly string[]): Promise<Uint32Array[]> {
-    return texts.map((text) => {
-      const tokens = this.model.tokenize(text, false);
-      return Uint32Array.from([this.info.bosToken, ...tokens, this.info.eosToken]);
-    });
+  tokenize(texts: readonly string[]): Promise<Uint32Array[]> {
+    const characters = texts.reduce((sum, text) => sum + text.length, 0);
+    if (characters <= ON_LOOP_CHARACTERS) return Promise.resolve(texts.map((text) => this.wrap(this.model.tokenize(text, false))));
+    if (!this.usesTokenizerThread) {
+      this.usesTokenizerThread = true;
+      offThreadTokenizer().use(this.modelPath);
+    }
+    return offThreadTokenizer().tokenize(this.modelPath, texts);
+  }
+
+  private wrap(pieces: readonly Token[]): Uint32Array {
+    const sequence = new Uint32Array(pieces.length + 2);
+    sequence[0] = this.info.bosToken;
+    sequence.set(pieces, 1);
+    sequence[pieces.length + 1] = this.info.eosToken;
+    return sequence;
   }
 
   async embedBatch(sequences: readonly Uint32Array[]): Promise<Float32Array> {
@@ -39,7 +62,8 @@ class NodeLlamaCppEmbedder implements Embedder {
   async dispose(): Promise<void> {
     await this.context.dispose();
     await this.model.dispose();
-    await this.llama.dispose();
+    await this.releaseLlama();
+    if (this.usesTokenizerThread) await offThreadTokenizer().release(this.modelPath);
   }
 }
 
@@ -48,21 +72,56 @@ function requiredToken(value: Token | null, name: string): number {
   return value;
 }
 
+/**
+ * One Llama (node-llama-cpp's loaded binding) per device request and log level while embedders use
+ * it: getLlama tests its binary in a child process each time (seconds), and test processes run several
+ * servers at once. Disposed with its last user (a live Llama keeps the process from exiting).
+ */
+const llamas = new Map<string, { readonly llama: Promise<Llama>; users: number }>();
+
+function acquireLlama(device: EmbedderOptions["device"], llamaLogs: EmbedderOptions["llamaLogs"] = "none"): { llama: Promise<Llama>; release(): Promise<void> } {
+  const key = `${device}:${llamaLogs}`;
+  let entry = llamas.get(key);
+  if (entry === undefined) {
+    const llama = getLlama({
+      gpu: device === "cpu" ? false : device === "cuda" ? "cuda" : "auto",
+      build: "never",
+      logLevel: { none: LlamaLogLevel.error, warnings: LlamaLogLevel.warn, all: LlamaLogLevel.debug }[llamaLogs],
+      progressLogs: false,
+    });
+    entry = { llama, users: 0 };
+    llamas.set(key, entry);
+  }
+  const held = entry;
+  held.users++;
+  let released = false;
+  return {
+    llama: held.llama,
+    async release() {
+      if (released) return;
+      released = true;
+      if (--held.users > 0) return;
+      llamas.delete(key);
+      await held.llama.then((llama) => llama.dispose(), () => undefined);
+    },
+  };
+}
+
 export async function loadNodeLlamaCppEmbedder(options: EmbedderOptions): Promise<Embedder> {
-  const llama = await getLlama({
-    gpu: options.device === "cpu" ? false : options.device === "cuda" ? "cuda" : "auto",
-    build: "never",
-    logLevel: { none: LlamaLogLevel.error, warnings: LlamaLogLevel.warn, all: LlamaLogLevel.debug }[options.llamaLogs ?? "none"],
-    progressLogs: false,
-  }).catch((error: Error) => {
+  const shared = acquireLlama(options.device, options.llamaLogs);
+  const llama = await shared.llama.catch(async (error: Error) => {
+    await shared.release();
     if (options.device === "cuda") throw new DeviceUnavailableError(`DEVICE=cuda but no usable CUDA GPU: ${error.message}`);
     throw error;
   });
   if (options.device === "cuda" && llama.gpu !== "cuda") {
-    await llama.dispose();
+    await shared.release();
     throw new DeviceUnavailableError("DEVICE=cuda but no usable CUDA GPU was found (node-llama-cpp loaded no CUDA backend)");
   }
-  const model = await llama.loadModel({ modelPath: options.modelPath, gpuLayers: llama.gpu === false ? 0 : "max" });
+  const model = await llama.loadModel({ modelPath: options.modelPath, gpuLayers: llama.gpu === false ? 0 : "max" }).catch(async (error: unknown) => {
+    await shared.release();
+    throw error;
+  });
   try {
     const contextSize = Math.min(options.contextSize, model.trainContextSize);
     // node-llama-cpp refuses inputs of contextSize tokens or more; one extra slot lets a full-length
@@ -79,10 +138,10 @@ export async function loadNodeLlamaCppEmbedder(options: EmbedderOptions): Promis
       bosToken: requiredToken(model.tokens.bos, "<s>"),
       eosToken: requiredToken(model.tokens.eos, "</s>"),
     };
-    return new NodeLlamaCppEmbedder(llama, model, context, info, llama.gpu === false ? "cpu" : "cuda");
+    return new NodeLlamaCppEmbedder(options.modelPath, model, context, info, llama.gpu === false ? "cpu" : "cuda", shared.release);
   } catch (error) {
     await model.dispose();
-    await llama.dispose();
+    await shared.release();
     throw error;
   }
 }
