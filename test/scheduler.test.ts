@@ -59,7 +59,7 @@ t.test("every vector goes back to its request and position", async (t) => {
   );
   const results = await Promise.all(requests);
   results.forEach((vectors, r) =>
-    vectors.forEach((vector, i) => t.same(Array.from(vector), [3 + i, 10 * r + i, 10 * r + i + 1])),
+    vectors.forEach((vector, i) => t.same(Array.from(vector.pooled), [3 + i, 10 * r + i, 10 * r + i + 1])),
   );
   t.ok(embedder.batches.length < 18, "inputs were batched");
   t.ok(embedder.batches.every((b) => b.length <= 4), "sequence cap holds");
@@ -92,7 +92,7 @@ t.test("a full queue refuses at once and keeps what it accepted", async (t) => {
   embedder.release();
   await running;
   const vectors = await queued;
-  t.same(vectors.map((v) => v[1]), [2, 3, 4]);
+  t.same(vectors.map((v) => v.pooled[1]), [2, 3, 4]);
 });
 
 t.test("the token bound refuses too", async (t) => {
@@ -111,7 +111,7 @@ t.test("a request larger than the queue itself is refused as never fitting, not 
   const scheduler = new BatchScheduler(recordingEmbedder(), { ...options, maxQueueInputs: 2, maxQueueTokens: 10 });
   await t.rejects(scheduler.submit([seq(6, 1), seq(6, 2)]), { name: "RequestTooLargeError", limit: "tokens", requested: 12, allowed: 10 });
   await t.rejects(scheduler.submit([seq(2, 1), seq(2, 2), seq(2, 3)]), RequestTooLargeError);
-  t.same(Array.from((await scheduler.submit([seq(6, 4)]))[0]), [6, 4, 5], "the empty queue takes what fits");
+  t.same(Array.from((await scheduler.submit([seq(6, 4)]))[0].pooled), [6, 4, 5], "the empty queue takes what fits");
 });
 
 t.test("admission reserves room before the exact sequences exist and gives back what they do not need", async (t) => {
@@ -130,7 +130,7 @@ t.test("admission reserves room before the exact sequences exist and gives back 
   scheduler.admit(2, 14).release();
   embedder.release();
   await running;
-  t.same((await submitted).map((v) => v[1]), [10, 20]);
+  t.same((await submitted).map((v) => v.pooled[1]), [10, 20]);
 });
 
 t.test("a running batch whose every request is gone is stopped; one still wanted finishes", async (t) => {
@@ -158,7 +158,7 @@ t.test("a running batch whose every request is gone is stopped; one still wanted
   await t.rejects(first, RequestAbortedError);
   t.notOk(signals[1].aborted, "half the batch is still wanted: it runs on");
   embedder.release();
-  t.same(Array.from((await second)[0]), [3, 2, 3]);
+  t.same(Array.from((await second)[0].pooled), [3, 2, 3]);
 
   embedder.hold();
   const alone = new AbortController();
@@ -206,7 +206,7 @@ t.test("a cancelled request's queued inputs never reach the engine", async (t) =
   t.equal(scheduler.queuedInputs, 1);
   embedder.release();
   await running;
-  t.same(Array.from((await kept)[0]), [3, 70, 71]);
+  t.same(Array.from((await kept)[0].pooled), [3, 70, 71]);
   t.notOk(embedder.batches.flat().some((s) => s[0] === 50 || s[0] === 60));
 });
 
@@ -233,7 +233,7 @@ t.test("engine errors reach every request of the batch; the queue goes on", asyn
   };
   const scheduler = new BatchScheduler(embedder, options);
   await t.rejects(scheduler.submit([seq(3, 1)]), /engine broke/);
-  t.same(Array.from((await scheduler.submit([seq(3, 9)]))[0]), [3, 9, 10]);
+  t.same(Array.from((await scheduler.submit([seq(3, 9)]))[0].pooled), [3, 9, 10]);
 });
 
 t.test("close() finishes accepted work and refuses new work", async (t) => {

@@ -47,6 +47,7 @@ void ModelState::release() {
         llama_model_free(model);
         model = nullptr;
     }
+    heads.reset();
     vocab = nullptr;
 }
 
@@ -67,6 +68,7 @@ struct LoadOptions {
     enum llama_pooling_type pooling = LLAMA_POOLING_TYPE_UNSPECIFIED;  // from the GGUF
     int f32KeyValues = -1;       // patch 0003, flash attention keeps K/V in F32: 1 yes, 0 no, -1 = !useGpu
     bool profile = false;        // time every graph node (slower: one node per scheduler step)
+    std::unique_ptr<HeadWeights> heads;  // BGE-M3's sparse and ColBERT heads (absent: dense only)
 };
 
 // patch 0003's setting is a process-wide default read at context creation: set + create under one lock
@@ -88,8 +90,7 @@ static std::string profileKey(const ggml_tensor * t) {
     return op;
 }
 
-static bool profileCallback(struct ggml_tensor * t, bool ask, void * user) {
-    auto * p = static_cast<Profile *>(user);
+static bool profileCallback(struct ggml_tensor * t, bool ask, Profile * p) {
     const auto now = std::chrono::steady_clock::now();
     if (ask) {
         p->start = now;
@@ -100,6 +101,27 @@ static bool profileCallback(struct ggml_tensor * t, bool ask, void * user) {
     e.first += std::chrono::duration<double, std::milli>(now - p->start).count();
     e.second += 1;
     return true;
+}
+
+// The context's eval callback (installed when profiling or when heads are loaded). Asked about each graph
+// node before it runs (ask = true: "do you want its data?"), then called with the data of the nodes it
+// wanted. A node nobody wants does not split the graph: without profiling and an armed capture the
+// scheduler computes everything at once, as without a callback.
+static bool evalCallback(struct ggml_tensor * t, bool ask, void * user) {
+    auto * s = static_cast<ModelState *>(user);
+    bool wanted = false;
+    if (s->capture != nullptr && isLastHiddenState(t)) {
+        if (!ask) {
+            try {
+                copyCapturedRows(t, *s->capture);
+            } catch (const std::exception &) {
+                s->capture->captured = false;  // reported by the embed call, which finds nothing captured
+            }
+        }
+        wanted = true;
+    }
+    if (s->profile) wanted = profileCallback(t, ask, s->profile.get()) || wanted;
+    return ask ? wanted : true;
 }
 
 static double computeBufferBytes(const llama_context * ctx) {
@@ -139,6 +161,7 @@ class LoadWorker : public PromiseWorker {
         loaded->nEmbd = llama_model_n_embd_out(loaded->model);
         loaded->bos = llama_vocab_bos(loaded->vocab);
         loaded->eos = llama_vocab_eos(loaded->vocab);
+        loaded->pad = llama_vocab_pad(loaded->vocab);
         char desc[256] = {0};
         llama_model_desc(loaded->model, desc, sizeof(desc));
         loaded->description = desc;
@@ -163,10 +186,10 @@ class LoadWorker : public PromiseWorker {
         // GPU backends' flash-attention kernels want F16 K/V; the CPU's F32 tiled kernel is faster and exact
         const bool f32KeyValues = options.f32KeyValues < 0 ? !options.useGpu : options.f32KeyValues == 1;
         cparams.no_perf = true;
-        if (options.profile) {
-            loaded->profile = std::make_unique<Profile>();
-            cparams.cb_eval = profileCallback;
-            cparams.cb_eval_user_data = loaded->profile.get();
+        if (options.profile) loaded->profile = std::make_unique<Profile>();
+        if (options.profile || options.heads) {
+            cparams.cb_eval = evalCallback;
+            cparams.cb_eval_user_data = loaded.get();  // the state outlives its context (release() frees ctx first)
         }
         cparams.op_offload = options.useGpu;
         cparams.offload_kqv = options.useGpu;
@@ -215,6 +238,14 @@ class LoadWorker : public PromiseWorker {
         loaded->outputBufferBytes.store(static_cast<double>(llama_get_output_buffer_size(loaded->ctx)));
         loaded->computeBufferBytes.store(computeBufferBytes(loaded->ctx));
         loaded->f32KeyValues = f32KeyValues;
+        if (options.heads) {
+            const int32_t width = llama_model_n_embd(loaded->model);
+            if (static_cast<int64_t>(options.heads->hiddenSize) != width) {
+                throw CodedError("ERR_INVALID_ARG", "heads.hiddenSize is " + std::to_string(options.heads->hiddenSize) +
+                                                        " but the model's hidden states have " + std::to_string(width) + " values");
+            }
+            loaded->heads = std::make_unique<M3Heads>(std::move(*options.heads), threads);
+        }
         state = std::move(loaded);
     }
 
@@ -234,6 +265,42 @@ static uint32_t readUint(const Napi::Object & obj, const char * key, uint32_t fa
         throw std::invalid_argument(std::string(key) + " must be a non-negative integer");
     }
     return static_cast<uint32_t>(d);
+}
+
+static std::vector<float> readFloats(const Napi::Object & obj, const char * key, size_t expected) {
+    Napi::Value v = obj.Get(key);
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
+        throw std::invalid_argument(std::string("heads.") + key + " must be a Float32Array");
+    }
+    Napi::Float32Array a = v.As<Napi::Float32Array>();
+    if (a.ElementLength() != expected) {
+        throw std::invalid_argument(std::string("heads.") + key + " must hold " + std::to_string(expected) + " floats");
+    }
+    for (size_t i = 0; i < expected; i++) {
+        if (!std::isfinite(a[i])) throw std::invalid_argument(std::string("heads.") + key + " holds a non-finite value");
+    }
+    return std::vector<float>(a.Data(), a.Data() + expected);
+}
+
+// heads: {hiddenSize, sparseWeight, sparseBias, colbertSize, colbertWeight, colbertBias} (NativeHeads)
+static std::unique_ptr<HeadWeights> readHeads(const Napi::Object & options) {
+    Napi::Value v = options.Get("heads");
+    if (v.IsUndefined() || v.IsNull()) return nullptr;
+    if (!v.IsObject()) throw std::invalid_argument("heads must be an object");
+    Napi::Object o = v.As<Napi::Object>();
+    auto heads = std::make_unique<HeadWeights>();
+    heads->hiddenSize = readUint(o, "hiddenSize", 0);
+    heads->colbertSize = readUint(o, "colbertSize", 0);
+    if (heads->hiddenSize == 0 || heads->colbertSize == 0 || heads->hiddenSize > 65536 || heads->colbertSize > 65536) {
+        throw std::invalid_argument("heads.hiddenSize and heads.colbertSize must be integers in [1, 65536]");
+    }
+    heads->sparseWeight = readFloats(o, "sparseWeight", heads->hiddenSize);
+    Napi::Value bias = o.Get("sparseBias");
+    if (!bias.IsNumber() || !std::isfinite(bias.As<Napi::Number>().DoubleValue())) throw std::invalid_argument("heads.sparseBias must be a finite number");
+    heads->sparseBias = bias.As<Napi::Number>().FloatValue();
+    heads->colbertWeight = readFloats(o, "colbertWeight", static_cast<size_t>(heads->hiddenSize) * heads->colbertSize);
+    heads->colbertBias = readFloats(o, "colbertBias", heads->colbertSize);
+    return heads;
 }
 
 Napi::Value LoadModel(const Napi::CallbackInfo & info) {
@@ -290,6 +357,7 @@ Napi::Value LoadModel(const Napi::CallbackInfo & info) {
             else if (s == "last") options.pooling = LLAMA_POOLING_TYPE_LAST;
             else if (s != "model") throw std::invalid_argument("pooling must be \"model\", \"mean\", \"cls\" or \"last\"");
         }
+        options.heads = readHeads(o);
     } catch (const std::invalid_argument & err) {
         return rejected(env, std::string("loadModel: ") + err.what(), "ERR_INVALID_ARG");
     }
@@ -371,11 +439,44 @@ class TokenizeWorker : public ModelCallWorker {
 // an Int32Array element JS sets to 1 when nobody wants the batch any more.
 static bool cancelRequested(void * data) { return __atomic_load_n(static_cast<const int32_t *>(data), __ATOMIC_RELAXED) != 0; }
 
+// What one sequence of embedWithHeads() asks for besides its pooled vector (bit flags of `outputs`).
+enum HeadOutput : uint8_t { kSparse = 1, kColbert = 2 };
+
+// One sequence's head outputs.
+struct SequenceHeads {
+    std::vector<uint32_t> sparseIds;  // ascending token ids, one each
+    std::vector<float> sparseWeights;
+    std::vector<float> colbert;  // one vector per position after <s>: (length - 1) x colbertSize
+};
+
+// FlagEmbedding's sparse vector: per token id the largest weight over its positions, without <s>, </s>,
+// <pad> and <unk>, and only weights > 0.
+static void aggregateSparse(const ModelState & s, const llama_token * ids, const float * weights, size_t n, SequenceHeads & out) {
+    std::vector<std::pair<uint32_t, float>> kept;
+    for (size_t i = 0; i < n; i++) {
+        const llama_token id = ids[i];
+        if (!(weights[i] > 0) || id == s.bos || id == s.eos || id == s.pad) continue;
+        if (llama_vocab_get_attr(s.vocab, id) & LLAMA_TOKEN_ATTR_UNKNOWN) continue;
+        kept.emplace_back(static_cast<uint32_t>(id), weights[i]);
+    }
+    std::sort(kept.begin(), kept.end());
+    for (const auto & [id, weight] : kept) {
+        if (!out.sparseIds.empty() && out.sparseIds.back() == id) {
+            out.sparseWeights.back() = std::max(out.sparseWeights.back(), weight);
+        } else {
+            out.sparseIds.push_back(id);
+            out.sparseWeights.push_back(weight);
+        }
+    }
+}
+
 class EmbedWorker : public ModelCallWorker {
   public:
+    // `outputs`: empty for embed() (pooled vectors only), one HeadOutput mask per sequence for embedWithHeads()
     EmbedWorker(Napi::Env env, std::shared_ptr<ModelState> state, std::vector<llama_token> tokens, std::vector<uint32_t> lengths,
-                Napi::Int32Array cancelFlag)
-        : ModelCallWorker(env, "bge_m3_native.embed", std::move(state)), tokens(std::move(tokens)), lengths(std::move(lengths)) {
+                std::vector<uint8_t> outputs, Napi::Int32Array cancelFlag)
+        : ModelCallWorker(env, outputs.empty() ? "bge_m3_native.embed" : "bge_m3_native.embedWithHeads", std::move(state)),
+          tokens(std::move(tokens)), lengths(std::move(lengths)), outputs(std::move(outputs)) {
         if (!cancelFlag.IsEmpty()) {
             cancelRef = Napi::Persistent(static_cast<Napi::Object>(cancelFlag));  // keeps the flag's memory alive
             cancel = cancelFlag.Data();
@@ -411,11 +512,19 @@ class EmbedWorker : public ModelCallWorker {
         }
         batch.n_tokens = nTokens;
 
+        HiddenCapture capture = armCapture();
+        struct CaptureGuard {
+            ModelState & s;
+            ~CaptureGuard() { s.capture = nullptr; }
+        } disarm{*state};
+        if (!capture.ranges.empty()) state->capture = &capture;
+
         // every batch starts from empty state (a no-op for encoder-only models, which keep none)
         llama_memory_clear(llama_get_memory(ctx), true);
         llama_set_abort_callback(ctx, cancel != nullptr ? cancelRequested : nullptr, const_cast<int32_t *>(cancel));
         const int32_t rc = llama_decode(ctx, batch);
         llama_set_abort_callback(ctx, nullptr, nullptr);
+        state->capture = nullptr;
         state->outputBufferBytes.store(static_cast<double>(llama_get_output_buffer_size(ctx)));
         state->computeBufferBytes.store(computeBufferBytes(ctx));
         if (rc == 2) {
@@ -433,18 +542,90 @@ class EmbedWorker : public ModelCallWorker {
             std::memcpy(vectors.data() + s * dim, e, dim * sizeof(float));
         }
         llama_memory_clear(llama_get_memory(ctx), true);
+        if (!capture.ranges.empty()) {
+            if (!capture.captured) throw CodedError("ERR_NATIVE", "the encoder's last hidden states were not captured");
+            runHeads(capture);
+        }
     }
 
     Napi::Value Result(Napi::Env env) override {
-        auto out = Napi::Float32Array::New(env, vectors.size());
-        if (!vectors.empty()) std::memcpy(out.Data(), vectors.data(), vectors.size() * sizeof(float));
-        return out;
+        auto pooled = Napi::Float32Array::New(env, vectors.size());
+        if (!vectors.empty()) std::memcpy(pooled.Data(), vectors.data(), vectors.size() * sizeof(float));
+        if (outputs.empty()) return pooled;
+        Napi::Array sparse = Napi::Array::New(env, lengths.size());
+        Napi::Array colbert = Napi::Array::New(env, lengths.size());
+        for (uint32_t s = 0; s < lengths.size(); s++) {
+            const SequenceHeads & h = heads[s];
+            if (outputs[s] & kSparse) {
+                Napi::Object v = Napi::Object::New(env);
+                auto ids = Napi::Uint32Array::New(env, h.sparseIds.size());
+                auto weights = Napi::Float32Array::New(env, h.sparseWeights.size());
+                if (!h.sparseIds.empty()) std::memcpy(ids.Data(), h.sparseIds.data(), h.sparseIds.size() * sizeof(uint32_t));
+                if (!h.sparseWeights.empty()) std::memcpy(weights.Data(), h.sparseWeights.data(), h.sparseWeights.size() * sizeof(float));
+                v.Set("indices", ids);
+                v.Set("values", weights);
+                sparse.Set(s, v);
+            } else {
+                sparse.Set(s, env.Null());
+            }
+            if (outputs[s] & kColbert) {
+                auto vectors = Napi::Float32Array::New(env, h.colbert.size());
+                if (!h.colbert.empty()) std::memcpy(vectors.Data(), h.colbert.data(), h.colbert.size() * sizeof(float));
+                colbert.Set(s, vectors);
+            } else {
+                colbert.Set(s, env.Null());
+            }
+        }
+        Napi::Object result = Napi::Object::New(env);
+        result.Set("pooled", pooled);
+        result.Set("sparse", sparse);
+        result.Set("colbert", colbert);
+        return result;
     }
 
   private:
+    // The batch rows the heads read: every position after <s> of each sequence that asks for an output.
+    HiddenCapture armCapture() const {
+        HiddenCapture capture;
+        capture.width = static_cast<size_t>(llama_model_n_embd(state->model));
+        uint32_t start = 0;
+        for (size_t s = 0; s < outputs.size(); s++) {
+            if (outputs[s] != 0 && lengths[s] > 1) capture.ranges.emplace_back(start + 1, lengths[s] - 1);
+            start += lengths[s];
+        }
+        return capture;
+    }
+
+    void runHeads(HiddenCapture & capture) {
+        M3Heads & m3 = *state->heads;
+        heads.resize(lengths.size());
+        std::vector<float> weights;
+        size_t row = 0;    // into capture.states
+        size_t start = 0;  // into tokens
+        for (size_t s = 0; s < lengths.size(); s++) {
+            const size_t n = lengths[s] - 1;
+            if (outputs[s] != 0 && n > 0) {
+                const float * states = capture.states.data() + row * capture.width;
+                if (outputs[s] & kSparse) {
+                    weights.resize(n);
+                    m3.sparse(states, n, weights.data());
+                    aggregateSparse(*state, tokens.data() + start + 1, weights.data(), n, heads[s]);
+                }
+                if (outputs[s] & kColbert) {
+                    heads[s].colbert.resize(n * m3.colbertSize());
+                    m3.colbert(states, n, heads[s].colbert.data());
+                }
+                row += n;
+            }
+            start += lengths[s];
+        }
+    }
+
     std::vector<llama_token> tokens;
     std::vector<uint32_t> lengths;
+    std::vector<uint8_t> outputs;
     std::vector<float> vectors;
+    std::vector<SequenceHeads> heads;
     Napi::ObjectReference cancelRef;
     const int32_t * cancel = nullptr;
 };
@@ -474,6 +655,8 @@ Napi::Function EmbeddingModel::Define(Napi::Env env) {
     return DefineClass(env, "EmbeddingModel", {
         InstanceMethod("tokenize", &EmbeddingModel::Tokenize),
         InstanceMethod("embed", &EmbeddingModel::Embed),
+        InstanceMethod("embedWithHeads", &EmbeddingModel::EmbedWithHeads),
+        InstanceMethod("tokenTexts", &EmbeddingModel::TokenTexts),
         InstanceMethod("outputBufferSize", &EmbeddingModel::OutputBufferSize),
         InstanceMethod("computeBufferSize", &EmbeddingModel::ComputeBufferSize),
         InstanceMethod("takeProfile", &EmbeddingModel::TakeProfile),
@@ -510,6 +693,7 @@ Napi::Object EmbeddingModel::Wrap(Napi::Env env, std::shared_ptr<ModelState> sta
     i.Set("f32KeyValues", s.f32KeyValues);
     i.Set("hasMemory", s.hasMemory);
     i.Set("description", s.description);
+    i.Set("colbertSize", s.heads ? s.heads->colbertSize() : 0);
     i.Freeze();
     self->infoObject = Napi::Persistent(i);
     return obj;
@@ -637,41 +821,86 @@ static SequenceError appendSequence(const Napi::Value & v, uint32_t index, const
     return {};
 }
 
-Napi::Value EmbeddingModel::Embed(const Napi::CallbackInfo & info) {
+// embed(sequences, cancel?) and embedWithHeads(sequences, outputs, cancel?): checks the arguments on the
+// JS thread and queues one decode. `call` names the method in messages.
+static Napi::Value queueEmbed(const Napi::CallbackInfo & info, const std::shared_ptr<ModelState> & state, bool withHeads) {
     Napi::Env env = info.Env();
+    const std::string call = withHeads ? "embedWithHeads(sequences, outputs, cancel)" : "embed(sequences, cancel)";
     if (!state || state->disposed.load()) return rejected(env, "the model is disposed", "ERR_DISPOSED");
     if (info.Length() < 1 || !info[0].IsArray()) {
-        return rejected(env, "embed(sequences): sequences must be an array of token-id arrays", "ERR_INVALID_ARG");
+        return rejected(env, call + ": sequences must be an array of token-id arrays", "ERR_INVALID_ARG");
     }
+    const size_t cancelAt = withHeads ? 2 : 1;
     Napi::Int32Array cancelFlag;
-    if (info.Length() >= 2 && !info[1].IsUndefined()) {
-        const bool isFlag = info[1].IsTypedArray() && info[1].As<Napi::TypedArray>().TypedArrayType() == napi_int32_array &&
-                            info[1].As<Napi::TypedArray>().ElementLength() >= 1;
-        if (!isFlag) return rejected(env, "embed(sequences, cancel): cancel must be an Int32Array of length >= 1", "ERR_INVALID_ARG");
-        cancelFlag = info[1].As<Napi::Int32Array>();
+    if (info.Length() > cancelAt && !info[cancelAt].IsUndefined()) {
+        Napi::Value flag = info[cancelAt];
+        const bool isFlag = flag.IsTypedArray() && flag.As<Napi::TypedArray>().TypedArrayType() == napi_int32_array &&
+                            flag.As<Napi::TypedArray>().ElementLength() >= 1;
+        if (!isFlag) return rejected(env, call + ": cancel must be an Int32Array of length >= 1", "ERR_INVALID_ARG");
+        cancelFlag = flag.As<Napi::Int32Array>();
     }
     Napi::Array seqs = info[0].As<Napi::Array>();
     const ModelState & s = *state;
     const uint32_t count = seqs.Length();
-    if (count == 0) return rejected(env, "embed(sequences): the batch is empty", "ERR_INVALID_ARG");
+    if (count == 0) return rejected(env, call + ": the batch is empty", "ERR_INVALID_ARG");
     if (count > s.nSeqMax) {
-        return rejected(env, "embed(sequences): " + std::to_string(count) + " sequences exceed the context's limit of " +
-                                 std::to_string(s.nSeqMax), "ERR_BATCH_LIMIT");
+        return rejected(env, call + ": " + std::to_string(count) + " sequences exceed the context's limit of " + std::to_string(s.nSeqMax),
+                        "ERR_BATCH_LIMIT");
+    }
+    std::vector<uint8_t> outputs;
+    if (withHeads) {
+        if (!s.heads) return rejected(env, call + ": the model was loaded without heads", "ERR_NO_HEADS");
+        const bool isMasks = info.Length() > 1 && info[1].IsTypedArray() && info[1].As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array;
+        if (!isMasks || info[1].As<Napi::TypedArray>().ElementLength() != count) {
+            return rejected(env, call + ": outputs must be a Uint8Array with one entry per sequence", "ERR_INVALID_ARG");
+        }
+        Napi::Uint8Array masks = info[1].As<Napi::Uint8Array>();
+        outputs.assign(masks.Data(), masks.Data() + count);
+        for (uint8_t mask : outputs) {
+            if ((mask & ~(kSparse | kColbert)) != 0) return rejected(env, call + ": outputs entries are 0..3 (1 sparse, 2 ColBERT)", "ERR_INVALID_ARG");
+        }
     }
     std::vector<llama_token> tokens;
     std::vector<uint32_t> lengths(count);
     for (uint32_t i = 0; i < count; i++) {
         SequenceError err = appendSequence(seqs.Get(i), i, s, tokens, lengths[i]);
-        if (err.code != nullptr) return rejected(env, "embed(sequences): " + err.message, err.code);
+        if (err.code != nullptr) return rejected(env, call + ": " + err.message, err.code);
         if (tokens.size() > s.nBatch) {
-            return rejected(env, "embed(sequences): the batch has more than " + std::to_string(s.nBatch) +
-                                     " tokens (the context's batch size)", "ERR_BATCH_LIMIT");
+            return rejected(env, call + ": the batch has more than " + std::to_string(s.nBatch) + " tokens (the context's batch size)",
+                            "ERR_BATCH_LIMIT");
         }
     }
-    auto * worker = new EmbedWorker(env, state, std::move(tokens), std::move(lengths), cancelFlag);
+    auto * worker = new EmbedWorker(env, state, std::move(tokens), std::move(lengths), std::move(outputs), cancelFlag);
     Napi::Promise promise = worker->Promise();
     worker->Queue();
     return promise;
+}
+
+Napi::Value EmbeddingModel::Embed(const Napi::CallbackInfo & info) { return queueEmbed(info, state, false); }
+
+Napi::Value EmbeddingModel::EmbedWithHeads(const Napi::CallbackInfo & info) { return queueEmbed(info, state, true); }
+
+// tokenTexts(ids): each id's vocabulary entry as stored (SentencePiece pieces keep their "\u2581" word
+// marker, as FlagEmbedding's convert_ids_to_tokens shows them). A lookup: no worker needed.
+Napi::Value EmbeddingModel::TokenTexts(const Napi::CallbackInfo & info) {
+    Napi::Env env = info.Env();
+    auto fail = [&](const std::string & message, const char * code) {
+        Napi::Error error = Napi::Error::New(env, message);
+        error.Set("code", Napi::String::New(env, code));
+        return error;
+    };
+    // dispose() sets the flag on this thread before the model can be freed: a lookup never races the free
+    if (!state || state->disposed.load() || state->vocab == nullptr) throw fail("the model is disposed", "ERR_DISPOSED");
+    if (info.Length() < 1 || !info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array) {
+        throw fail("tokenTexts(ids): ids must be a Uint32Array", "ERR_INVALID_ARG");
+    }
+    Napi::Uint32Array ids = info[0].As<Napi::Uint32Array>();
+    Napi::Array texts = Napi::Array::New(env, ids.ElementLength());
+    for (size_t i = 0; i < ids.ElementLength(); i++) {
+        if (ids[i] >= static_cast<uint32_t>(state->nVocab)) throw fail("tokenTexts(ids): id " + std::to_string(ids[i]) + " is not in the vocabulary", "ERR_INVALID_TOKENS");
+        texts.Set(static_cast<uint32_t>(i), Napi::String::New(env, llama_vocab_get_text(state->vocab, static_cast<llama_token>(ids[i]))));
+    }
+    return texts;
 }
 
 Napi::Value EmbeddingModel::Dispose(const Napi::CallbackInfo & info) {

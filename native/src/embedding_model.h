@@ -4,6 +4,7 @@
 #include <napi.h>
 
 #include "llama.h"
+#include "m3_heads.h"
 
 #include <atomic>
 #include <chrono>
@@ -40,6 +41,9 @@ struct ModelState {
     std::atomic<double> outputBufferBytes{0};
     std::atomic<double> computeBufferBytes{0};
     std::unique_ptr<Profile> profile;  // set when loaded with profile: true (used by the eval callback)
+    std::unique_ptr<M3Heads> heads;    // set when loaded with heads (sparse and ColBERT outputs)
+    // armed by an embed call that wants head outputs, for the length of its decode (under `compute`)
+    HiddenCapture * capture = nullptr;
 
     // JS thread only: calls queued or running, and what waits for them all to settle (frees). libuv may
     // start a call queued before dispose() after the free queued by it; counting them keeps that order.
@@ -57,6 +61,7 @@ struct ModelState {
     uint32_t maxSequenceTokens = 0;
     llama_token bos = LLAMA_TOKEN_NULL;
     llama_token eos = LLAMA_TOKEN_NULL;
+    llama_token pad = LLAMA_TOKEN_NULL;
     enum llama_pooling_type pooling = LLAMA_POOLING_TYPE_UNSPECIFIED;
     bool usesGpu = false;
     int32_t gpuLayers = 0;
@@ -82,6 +87,8 @@ class EmbeddingModel : public Napi::ObjectWrap<EmbeddingModel> {
   private:
     Napi::Value Tokenize(const Napi::CallbackInfo & info);
     Napi::Value Embed(const Napi::CallbackInfo & info);
+    Napi::Value EmbedWithHeads(const Napi::CallbackInfo & info);
+    Napi::Value TokenTexts(const Napi::CallbackInfo & info);
     Napi::Value OutputBufferSize(const Napi::CallbackInfo & info);
     Napi::Value ComputeBufferSize(const Napi::CallbackInfo & info);
     Napi::Value TakeProfile(const Napi::CallbackInfo & info);

@@ -17,3 +17,14 @@ export class NonFiniteEmbeddingError extends Error {
     super(`The model produced a non-finite vector (NaN or Infinity) for '${param}'; it was not sent.`);
   }
 }
+
+/** The request asks for an output (sparse, ColBERT) this server cannot give: `reason` says why. */
+export class OutputUnavailableError extends Error {
+  override name = "OutputUnavailableError";
+  constructor(
+    readonly output: "sparse" | "colbert",
+    readonly reason: string,
+  ) {
+    super(`${output === "sparse" ? "Sparse" : "ColBERT"} outputs are not available on this server: ${reason}.`);
+  }
+}

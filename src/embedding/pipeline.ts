@@ -1,6 +1,6 @@
 import { NonFiniteVectorError, type BatchScheduler } from "../engine/scheduler.js";
-import type { Embedder } from "../engine/types.js";
-import { InputError, NonFiniteEmbeddingError } from "./errors.js";
+import type { Embedder, HeadRequest, SparseWeights } from "../engine/types.js";
+import { InputError, NonFiniteEmbeddingError, OutputUnavailableError } from "./errors.js";
 import { normalisePrefix } from "./vector.js";
 
 export type EmbeddingInput =
@@ -12,12 +12,18 @@ export interface EmbedRequest {
   readonly truncate: boolean;
   /** Length of the returned vectors: a prefix, renormalised. */
   readonly dimensions: number;
+  /** BGE-M3's sparse and ColBERT outputs, from the same forward pass as the vectors. */
+  readonly heads?: HeadRequest;
   readonly signal?: AbortSignal;
 }
 
 export interface EmbedResult {
   /** Unit-length vectors in input order. */
   readonly vectors: Float32Array[];
+  /** When asked for: each input's sparse lexical weights. */
+  readonly sparse?: SparseWeights[];
+  /** When asked for: each input's ColBERT vectors (unit length, one per token after `<s>`), packed. */
+  readonly colbert?: Float32Array[];
   /** Every token the model saw, `<s>` and `</s>` included. */
   readonly promptTokens: number;
   readonly timings: { readonly queueAndInferenceMs: number };
@@ -27,6 +33,8 @@ export interface PipelineOptions {
   readonly requestTimeoutMs: number;
   /** Most tokens one request may have, all inputs together, `<s>` and `</s>` included. */
   readonly maxRequestTokens: number;
+  /** Why the engine has no heads (heads not loaded, or an engine that cannot run them), for the error. */
+  readonly headsUnavailable?: string;
 }
 
 /**
@@ -44,8 +52,16 @@ export class EmbeddingPipeline {
     return this.embedder.info.contextSize;
   }
 
+  /** Why sparse and ColBERT outputs cannot be had; undefined when they can. */
+  get headsUnavailable(): string | undefined {
+    return this.embedder.heads ? undefined : (this.options.headsUnavailable ?? `the ${this.embedder.engine} engine runs no heads`);
+  }
+
   async embed(request: EmbedRequest): Promise<EmbedResult> {
     const { inputs } = request;
+    const heads = request.heads?.sparse || request.heads?.colbert ? request.heads : undefined;
+    const unavailable = heads && this.headsUnavailable;
+    if (unavailable) throw new OutputUnavailableError(heads.sparse ? "sparse" : "colbert", unavailable);
     const bounds = inputs.map((input) => this.tokenBound(input));
     // token ids count as given: a request of ids over the limit is refused before it takes any room
     const least = sum(inputs.map((input) => (input.kind === "tokens" ? Math.min(input.tokens.length, this.contextSize) : 0)));
@@ -58,13 +74,15 @@ export class EmbeddingPipeline {
       const promptTokens = sum(fitted.map((sequence) => sequence.length));
       this.checkRequestTokens(promptTokens);
       const started = performance.now();
-      const raw = await admission
-        .submit(fitted, { signal: request.signal, timeoutMs: this.options.requestTimeoutMs })
+      const outputs = await admission
+        .submit(fitted, { signal: request.signal, timeoutMs: this.options.requestTimeoutMs, heads })
         .catch((error: unknown) => {
           throw error instanceof NonFiniteVectorError ? new NonFiniteEmbeddingError(inputs[error.index].param) : error;
         });
       return {
-        vectors: raw.map((vector) => normalisePrefix(vector, request.dimensions)),
+        vectors: outputs.map((output) => normalisePrefix(output.pooled, request.dimensions)),
+        sparse: heads?.sparse ? outputs.map((output) => output.sparse ?? EMPTY_SPARSE) : undefined,
+        colbert: heads?.colbert ? outputs.map((output) => output.colbert ?? EMPTY_VECTORS) : undefined,
         promptTokens,
         timings: { queueAndInferenceMs: performance.now() - started },
       };
@@ -135,5 +153,8 @@ export class EmbeddingPipeline {
     return cut;
   }
 }
+
+const EMPTY_SPARSE: SparseWeights = Object.freeze({ indices: new Uint32Array(0), values: new Float32Array(0) });
+const EMPTY_VECTORS = new Float32Array(0);
 
 const sum = (values: readonly number[]): number => values.reduce((total, value) => total + value, 0);

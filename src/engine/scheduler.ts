@@ -1,4 +1,4 @@
-import type { Embedder } from "./types.js";
+import type { Embedder, HeadRequest, SequenceOutputs } from "./types.js";
 
 /**
  * The one owner of the queue between requests and the engine. A request first reserves room (admit,
@@ -35,6 +35,8 @@ export interface SchedulerObserver {
 
 export interface SubmitOptions {
   readonly signal?: AbortSignal;
+  /** The heads' outputs every sequence of the submission asks for (the engine must have heads). */
+  readonly heads?: HeadRequest;
   /** Fail with SchedulerTimeoutError if the vectors are not all back after this long; 0 = never. */
   readonly timeoutMs?: number;
 }
@@ -66,7 +68,7 @@ export class SchedulerTimeoutError extends Error {
 export class RequestAbortedError extends Error {
   override name = "RequestAbortedError";
 }
-/** The engine returned a vector with NaN or Infinity for the input at `index` of the request. */
+/** The engine returned NaN or Infinity (a vector or a head's output) for the input at `index` of the request. */
 export class NonFiniteVectorError extends Error {
   override name = "NonFiniteVectorError";
   constructor(readonly index: number) {
@@ -76,14 +78,15 @@ export class NonFiniteVectorError extends Error {
 
 /** Queue room held for a request between admission and submission. */
 export interface Admission {
-  /** Queues the exact sequences in place of the reservation; the vectors come back in the order given. */
-  submit(sequences: readonly Uint32Array[], options?: SubmitOptions): Promise<Float32Array[]>;
+  /** Queues the exact sequences in place of the reservation; the outputs come back in the order given. */
+  submit(sequences: readonly Uint32Array[], options?: SubmitOptions): Promise<SequenceOutputs[]>;
   /** Gives the room back unless submit() took it over; safe to call more than once. */
   release(): void;
 }
 
 interface Job {
-  readonly vectors: Float32Array[];
+  readonly outputs: SequenceOutputs[];
+  readonly heads: HeadRequest | undefined;
   pending: number;
   settled: boolean;
   finish(error?: Error): void;
@@ -95,10 +98,16 @@ interface Entry {
   readonly tokens: Uint32Array;
 }
 
-const isFinite = (vector: Float32Array): boolean => {
-  for (let i = 0; i < vector.length; i++) if (!Number.isFinite(vector[i])) return false;
+const isFinite = (values: Float32Array | undefined): boolean => {
+  if (values === undefined) return true;
+  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) return false;
   return true;
 };
+
+const allFinite = (outputs: SequenceOutputs): boolean =>
+  isFinite(outputs.pooled) && isFinite(outputs.sparse?.values) && isFinite(outputs.colbert);
+
+const NO_HEADS: HeadRequest = { sparse: false, colbert: false };
 
 export class BatchScheduler {
   private queue: Entry[] = [];
@@ -145,7 +154,7 @@ export class BatchScheduler {
   }
 
   /** Admits and submits at once (the tokens are known exactly). */
-  submit(sequences: readonly Uint32Array[], submitOptions: SubmitOptions = {}): Promise<Float32Array[]> {
+  submit(sequences: readonly Uint32Array[], submitOptions: SubmitOptions = {}): Promise<SequenceOutputs[]> {
     try {
       return this.admit(sequences.length, totalTokens(sequences)).submit(sequences, submitOptions);
     } catch (error) {
@@ -180,8 +189,10 @@ export class BatchScheduler {
     }
   }
 
-  private enqueue(sequences: readonly Uint32Array[], submitOptions: SubmitOptions = {}): Promise<Float32Array[]> {
+  private enqueue(sequences: readonly Uint32Array[], submitOptions: SubmitOptions = {}): Promise<SequenceOutputs[]> {
     if (sequences.length === 0) return Promise.resolve([]);
+    const heads = submitOptions.heads?.sparse || submitOptions.heads?.colbert ? submitOptions.heads : undefined;
+    if (heads && !this.embedder.heads) return Promise.reject(new Error("the engine runs no heads: sparse and ColBERT outputs are unavailable"));
     const tokens = totalTokens(sequences);
     // the exact count may exceed the bound the room was reserved with (rare: text the tokenizer's
     // normaliser expands); it is checked again, without the reservation just given back
@@ -192,12 +203,13 @@ export class BatchScheduler {
     }
     if (submitOptions.signal?.aborted) return Promise.reject(new RequestAbortedError("the client went away"));
 
-    return new Promise<Float32Array[]>((resolve, reject) => {
+    return new Promise<SequenceOutputs[]>((resolve, reject) => {
       const { signal, timeoutMs = 0 } = submitOptions;
       const onAbort = () => job.finish(new RequestAbortedError("the client went away"));
       const timer = timeoutMs > 0 ? setTimeout(() => job.finish(new SchedulerTimeoutError(timeoutMs)), timeoutMs) : undefined;
       const job: Job = {
-        vectors: new Array<Float32Array>(sequences.length),
+        outputs: new Array<SequenceOutputs>(sequences.length),
+        heads,
         pending: sequences.length,
         settled: false,
         finish: (error) => {
@@ -210,7 +222,7 @@ export class BatchScheduler {
             this.stopIfAbandoned();
             reject(error);
           } else {
-            resolve(job.vectors);
+            resolve(job.outputs);
           }
         },
       };
@@ -276,9 +288,9 @@ export class BatchScheduler {
     const tokens = totalTokens(batch.map((entry) => entry.tokens));
     const abort = new AbortController();
     this.running = { batch, abort };
-    let packed: Float32Array;
+    let outputs: SequenceOutputs[];
     try {
-      packed = await this.embedder.embedBatch(batch.map((entry) => entry.tokens), abort.signal);
+      outputs = await this.infer(batch, abort.signal);
     } catch (error) {
       for (const entry of batch) entry.job.finish(error instanceof Error ? error : new Error(String(error)));
       return;
@@ -286,19 +298,29 @@ export class BatchScheduler {
       this.running = undefined;
     }
     this.observer.onBatch?.({ sequences: batch.length, tokens, seconds: (performance.now() - started) / 1000 });
-    const dim = this.embedder.info.dimensions;
     batch.forEach((entry, row) => {
       const { job } = entry;
       if (job.settled) return;
-      const vector = packed.subarray(row * dim, (row + 1) * dim);
-      if (!isFinite(vector)) {
+      if (!allFinite(outputs[row])) {
         this.observer.onNonFinite?.();
         job.finish(new NonFiniteVectorError(entry.index));
         return;
       }
-      job.vectors[entry.index] = vector;
+      job.outputs[entry.index] = outputs[row];
       if (--job.pending === 0) job.finish();
     });
+  }
+
+  /** One forward pass for the batch; the heads run only when one of its requests asks for them. */
+  private async infer(batch: readonly Entry[], signal: AbortSignal): Promise<SequenceOutputs[]> {
+    const sequences = batch.map((entry) => entry.tokens);
+    const heads = this.embedder.heads;
+    if (heads && batch.some((entry) => entry.job.heads)) {
+      return heads.embedBatch(sequences, batch.map((entry) => entry.job.heads ?? NO_HEADS), signal);
+    }
+    const packed = await this.embedder.embedBatch(sequences, signal);
+    const dim = this.embedder.info.dimensions;
+    return sequences.map((_, row) => ({ pooled: packed.subarray(row * dim, (row + 1) * dim) }));
   }
 }
 

@@ -43,6 +43,52 @@ export interface EmbedderOptions {
    * errors still reach the caller as exceptions), its warnings and errors, or everything.
    */
   readonly llamaLogs?: LlamaLogs;
+  /** BGE-M3's sparse and ColBERT heads; an engine that cannot run them leaves `Embedder.heads` unset. */
+  readonly heads?: HeadWeights;
+}
+
+/** BGE-M3's heads besides the pooled vector (FlagEmbedding's sparse_linear and colbert_linear), F32. */
+export interface HeadWeights {
+  /** Width of the hidden states the heads read (the model's hidden size). */
+  readonly hiddenSize: number;
+  readonly sparse: { readonly weight: Float32Array; readonly bias: number };
+  /** weight: outputSize rows of hiddenSize floats (torch's Linear layout). */
+  readonly colbert: { readonly weight: Float32Array; readonly bias: Float32Array; readonly outputSize: number };
+}
+
+/** What one sequence asks for besides its pooled vector. */
+export interface HeadRequest {
+  readonly sparse: boolean;
+  readonly colbert: boolean;
+}
+
+/** Sparse lexical weights: ascending token ids (no `<s>`, `</s>`, `<pad>`, `<unk>`) and their weights (> 0). */
+export interface SparseWeights {
+  readonly indices: Uint32Array;
+  readonly values: Float32Array;
+}
+
+/** One sequence's outputs from one forward pass. */
+export interface SequenceOutputs {
+  /** The pooled vector, not normalised. */
+  readonly pooled: Float32Array;
+  /** When asked for: the largest weight of each token id over its positions. */
+  readonly sparse?: SparseWeights;
+  /** When asked for: one unit vector per token after `<s>` (`</s>` included), packed. */
+  readonly colbert?: Float32Array;
+}
+
+/** The heads of an engine that runs them. */
+export interface EmbedderHeads {
+  /** Length of one ColBERT vector. */
+  readonly colbertDimensions: number;
+  /**
+   * embedBatch() plus what `requests[i]` asks of sequence i, from the same forward pass: the heads run
+   * on the encoder's last hidden states.
+   */
+  embedBatch(sequences: readonly Uint32Array[], requests: readonly HeadRequest[], signal?: AbortSignal): Promise<SequenceOutputs[]>;
+  /** The vocabulary's entry for each id (SentencePiece's "\u2581" word marker kept). */
+  tokenTexts(ids: Uint32Array): string[];
 }
 
 export type LlamaLogs = "none" | "warnings" | "all";
@@ -52,6 +98,8 @@ export interface Embedder {
   readonly device: DeviceName;
   readonly info: ModelInfo;
   readonly limits: BatchLimits;
+  /** Set when the engine was given heads and runs them. */
+  readonly heads?: EmbedderHeads;
   /**
    * Token ids of each text as the model sees them: `<s>` first, `</s>` last, not truncated. Runs off
    * the event loop.

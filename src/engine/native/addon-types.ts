@@ -23,6 +23,8 @@ export type NativeErrorCode =
   | "ERR_LLAMA"
   /** embed() stopped because its cancel flag was set (before it started or between graph nodes). */
   | "ERR_CANCELLED"
+  /** embedWithHeads() on a model loaded without heads. */
+  | "ERR_NO_HEADS"
   /** Anything else (a bug): the message says what. */
   | "ERR_NATIVE";
 
@@ -57,6 +59,34 @@ export interface NativeLoadOptions {
   readonly profile?: boolean;
   /** Pooling; "model" (default) = the GGUF's pooling type. Models without pooling are refused. */
   readonly pooling?: "model" | "mean" | "cls" | "last";
+  /** BGE-M3's sparse and ColBERT heads, run by embedWithHeads(); absent = pooled vectors only. */
+  readonly heads?: NativeHeads;
+}
+
+/** The heads' weights (FlagEmbedding's sparse_linear and colbert_linear), copied at load. */
+export interface NativeHeads {
+  /** Width of the hidden states the heads read: must equal the model's (ERR_INVALID_ARG otherwise). */
+  readonly hiddenSize: number;
+  readonly sparseWeight: Float32Array;
+  readonly sparseBias: number;
+  /** Length of a ColBERT vector. */
+  readonly colbertSize: number;
+  /** colbertSize rows of hiddenSize floats (torch's Linear layout). */
+  readonly colbertWeight: Float32Array;
+  readonly colbertBias: Float32Array;
+}
+
+/** embedWithHeads()'s per-sequence request: bit 1 = sparse, bit 2 = ColBERT (0 = pooled vector only). */
+export const NATIVE_SPARSE = 1;
+export const NATIVE_COLBERT = 2;
+
+export interface NativeHeadsResult {
+  /** Pooled vectors as embed() returns them. */
+  readonly pooled: Float32Array;
+  /** Per sequence that asked: ascending token ids (without <s>, </s>, <pad>, <unk>) and their weights (> 0). */
+  readonly sparse: ({ readonly indices: Uint32Array; readonly values: Float32Array } | null)[];
+  /** Per sequence that asked: one unit vector of colbertSize floats per position after <s>, packed. */
+  readonly colbert: (Float32Array | null)[];
 }
 
 export interface NativeModelInfo {
@@ -87,6 +117,8 @@ export interface NativeModelInfo {
   readonly hasMemory: boolean;
   /** llama.cpp's one-line description, e.g. "bert 568M Q8_0". */
   readonly description: string;
+  /** Length of a ColBERT vector; 0 when loaded without heads. */
+  readonly colbertSize: number;
 }
 
 export interface NativeEmbeddingModel {
@@ -101,6 +133,18 @@ export interface NativeEmbeddingModel {
    * abort callback), rejecting with ERR_CANCELLED; the context stays ready for the next call.
    */
   embed(sequences: readonly (Uint32Array | Int32Array | readonly number[])[], cancel?: Int32Array): Promise<Float32Array>;
+  /**
+   * embed() plus the heads' outputs each sequence asks for (`outputs[i]`: NATIVE_SPARSE | NATIVE_COLBERT),
+   * from the same decode: the encoder's last hidden states are copied out as the graph computes them and the
+   * heads run on them after (ColBERT as a ggml product on the CPU backend). ERR_NO_HEADS without heads.
+   */
+  embedWithHeads(
+    sequences: readonly (Uint32Array | Int32Array | readonly number[])[],
+    outputs: Uint8Array,
+    cancel?: Int32Array,
+  ): Promise<NativeHeadsResult>;
+  /** Vocabulary entries of token ids as stored (SentencePiece's "\u2581" word marker kept). Synchronous lookup. */
+  tokenTexts(ids: Uint32Array): string[];
   /** Bytes of the context's host output buffer as of the last decode (logits + per-token embeddings). */
   outputBufferSize(): number;
   /** Bytes of the scheduler's compute buffers (all backends), as of load or the last decode. */

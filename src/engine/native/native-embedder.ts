@@ -1,7 +1,17 @@
 import { DeviceUnavailableError, EmbedCancelledError, EngineUnavailableError } from "../errors.js";
 import { resolveThreads } from "../threads.js";
-import type { BatchLimits, DeviceName, Embedder, EmbedderOptions, ModelInfo } from "../types.js";
-import type { NativeAddon, NativeEmbeddingModel, NativeError } from "./addon-types.js";
+import type {
+  BatchLimits,
+  DeviceName,
+  Embedder,
+  EmbedderHeads,
+  EmbedderOptions,
+  HeadRequest,
+  HeadWeights,
+  ModelInfo,
+  SequenceOutputs,
+} from "../types.js";
+import { NATIVE_COLBERT, NATIVE_SPARSE, type NativeAddon, type NativeEmbeddingModel, type NativeError, type NativeHeads } from "./addon-types.js";
 import { loadAddon, nativeAddonLoadError } from "./load-addon.js";
 
 /** llama.cpp's cap on sequences per context (LLAMA_MAX_SEQ). */
@@ -13,6 +23,7 @@ const MAX_SEQUENCES = 256;
  */
 class NativeEmbedder implements Embedder {
   readonly engine = "native" as const;
+  readonly heads: EmbedderHeads | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private disposing: Promise<void> | undefined;
 
@@ -21,21 +32,49 @@ class NativeEmbedder implements Embedder {
     readonly info: ModelInfo,
     readonly limits: BatchLimits,
     readonly device: DeviceName,
-  ) {}
+  ) {
+    this.heads =
+      model.info.colbertSize > 0
+        ? {
+            colbertDimensions: model.info.colbertSize,
+            embedBatch: (sequences, requests, signal) => this.embedWithHeads(sequences, requests, signal),
+            tokenTexts: (ids) => model.tokenTexts(ids),
+          }
+        : undefined;
+  }
 
   tokenize(texts: readonly string[]): Promise<Uint32Array[]> {
     return this.model.tokenize(texts);
   }
 
   embedBatch(sequences: readonly Uint32Array[], signal?: AbortSignal): Promise<Float32Array> {
+    return this.serialised((cancel) => this.model.embed(sequences, cancel), signal);
+  }
+
+  private async embedWithHeads(
+    sequences: readonly Uint32Array[],
+    requests: readonly HeadRequest[],
+    signal?: AbortSignal,
+  ): Promise<SequenceOutputs[]> {
+    const masks = Uint8Array.from(requests, (r) => (r.sparse ? NATIVE_SPARSE : 0) | (r.colbert ? NATIVE_COLBERT : 0));
+    const result = await this.serialised((cancel) => this.model.embedWithHeads(sequences, masks, cancel), signal);
+    const dim = this.info.dimensions;
+    return sequences.map((_, i) => ({
+      pooled: result.pooled.subarray(i * dim, (i + 1) * dim),
+      sparse: result.sparse[i] ?? undefined,
+      colbert: result.colbert[i] ?? undefined,
+    }));
+  }
+
+  /** One decode at a time (the addon serialises too; queueing here keeps the uv pool free). */
+  private serialised<T>(call: (cancel: Int32Array) => Promise<T>, signal?: AbortSignal): Promise<T> {
     // the addon's abort callback reads this flag between graph nodes
     const cancel = new Int32Array(1);
     const onAbort = () => Atomics.store(cancel, 0, 1);
     signal?.addEventListener("abort", onAbort, { once: true });
     if (signal?.aborted) onAbort();
-    // one decode at a time (the addon serialises too; queueing here keeps the uv pool free)
     const run = this.queue
-      .then(() => this.model.embed(sequences, cancel))
+      .then(() => call(cancel))
       .catch((error: NativeError) => {
         throw error.code === "ERR_CANCELLED" ? new EmbedCancelledError(error.message) : error;
       })
@@ -92,6 +131,17 @@ function attentionFromEnv(): NativeAttentionOptions | undefined {
   return mode !== undefined && Object.hasOwn(NATIVE_ATTENTION_MODES, mode) ? NATIVE_ATTENTION_MODES[mode] : undefined;
 }
 
+function nativeHeads(heads: HeadWeights): NativeHeads {
+  return {
+    hiddenSize: heads.hiddenSize,
+    sparseWeight: heads.sparse.weight,
+    sparseBias: heads.sparse.bias,
+    colbertSize: heads.colbert.outputSize,
+    colbertWeight: heads.colbert.weight,
+    colbertBias: heads.colbert.bias,
+  };
+}
+
 export async function loadNativeEmbedder(options: EmbedderOptions, attention: NativeAttentionOptions = {}): Promise<Embedder> {
   const addon = loadAddon();
   if (!addon) throw new EngineUnavailableError(`the native addon cannot be loaded: ${nativeAddonLoadError() ?? "unknown reason"}`);
@@ -117,6 +167,7 @@ export async function loadNativeEmbedder(options: EmbedderOptions, attention: Na
     gpuLayers: useGpu ? -1 : 0,
     flashAttention: attention.flashAttention ?? envAttention?.flashAttention ?? "auto",
     f32KeyValues: attention.f32KeyValues ?? envAttention?.f32KeyValues ?? !useGpu,
+    heads: options.heads && nativeHeads(options.heads),
   });
   try {
     const i = model.info;
