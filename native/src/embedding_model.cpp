@@ -159,6 +159,12 @@ class LoadWorker : public PromiseWorker {
         loaded->nVocab = llama_vocab_n_tokens(loaded->vocab);
         loaded->nCtxTrain = llama_model_n_ctx_train(loaded->model);
         loaded->nEmbd = llama_model_n_embd_out(loaded->model);
+        // before the context (its buffers take most of the load time): heads of another model are refused
+        if (options.heads && static_cast<int64_t>(options.heads->hiddenSize) != llama_model_n_embd(loaded->model)) {
+            throw CodedError("ERR_INVALID_ARG", "heads.hiddenSize is " + std::to_string(options.heads->hiddenSize) +
+                                                    " but the model's hidden states have " +
+                                                    std::to_string(llama_model_n_embd(loaded->model)) + " values");
+        }
         loaded->bos = llama_vocab_bos(loaded->vocab);
         loaded->eos = llama_vocab_eos(loaded->vocab);
         loaded->pad = llama_vocab_pad(loaded->vocab);
@@ -238,14 +244,7 @@ class LoadWorker : public PromiseWorker {
         loaded->outputBufferBytes.store(static_cast<double>(llama_get_output_buffer_size(loaded->ctx)));
         loaded->computeBufferBytes.store(computeBufferBytes(loaded->ctx));
         loaded->f32KeyValues = f32KeyValues;
-        if (options.heads) {
-            const int32_t width = llama_model_n_embd(loaded->model);
-            if (static_cast<int64_t>(options.heads->hiddenSize) != width) {
-                throw CodedError("ERR_INVALID_ARG", "heads.hiddenSize is " + std::to_string(options.heads->hiddenSize) +
-                                                        " but the model's hidden states have " + std::to_string(width) + " values");
-            }
-            loaded->heads = std::make_unique<M3Heads>(std::move(*options.heads), threads);
-        }
+        if (options.heads) loaded->heads = std::make_unique<M3Heads>(std::move(*options.heads), threads);
         state = std::move(loaded);
     }
 

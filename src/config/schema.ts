@@ -67,6 +67,11 @@ export const configSchema = Type.Object({
     description: "Token budget of one batch of inputs (a longer input runs alone).",
   }),
   maxBatchSequences: Type.Integer({ minimum: 1, maximum: 1024, default: 64, description: "Most inputs per batch." }),
+  maxRerankDocuments: Type.Integer({
+    minimum: 1,
+    default: 1000,
+    description: "Most documents one rerank request may score (below MAX_INPUTS: the query is one more input).",
+  }),
   maxRequestTokens: Type.Integer({
     minimum: 16,
     // OpenAI's cap on the tokens of one embeddings request

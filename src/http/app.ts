@@ -11,10 +11,12 @@ import { collectOpenApi, docsRoute } from "./openapi.js";
 import { requestLogPlugin } from "./request-log.js";
 import { clientErrorHandler, registerJsonParser } from "./wire.js";
 import { chatCompletionsRoute } from "./routes/chat-completions.js";
+import { embedSparseRoute } from "./routes/embed-sparse.js";
 import { embeddingsRoute } from "./routes/embeddings.js";
 import { healthRoute } from "./routes/health.js";
 import { metricsRoute, requestMetricsHook } from "./routes/metrics.js";
 import { modelsRoute } from "./routes/models.js";
+import { rerankRoute } from "./routes/rerank.js";
 
 export interface AppOptions {
   readonly config: Config;
@@ -66,6 +68,8 @@ export async function buildApp({ config, state, metrics, logger }: AppOptions): 
         if (!config.docsPublic) await docsRoute(protectedScope);
         await protectedScope.register(modelsRoute, routeOptions);
         await protectedScope.register(embeddingsRoute, routeOptions);
+        await protectedScope.register(embedSparseRoute, routeOptions);
+        await protectedScope.register(rerankRoute, routeOptions);
         await protectedScope.register(chatCompletionsRoute);
       });
     },

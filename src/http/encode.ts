@@ -13,3 +13,9 @@ function toBase64(vector: Float32Array): string {
 export function encodeVector(vector: Float32Array, format: EncodingFormat): number[] | string {
   return format === "base64" ? toBase64(vector) : Array.from(vector);
 }
+
+/** Packed vectors of `dimensions` floats each, one encoded vector per row. */
+export function encodeVectors(packed: Float32Array, dimensions: number, format: EncodingFormat): (number[] | string)[] {
+  const rows = dimensions > 0 ? packed.length / dimensions : 0;
+  return Array.from({ length: rows }, (_, row) => encodeVector(packed.subarray(row * dimensions, (row + 1) * dimensions), format));
+}

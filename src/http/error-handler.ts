@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifySchemaValidationError } from "fastify";
 import fp from "fastify-plugin";
-import { InputError, NonFiniteEmbeddingError } from "../embedding/errors.js";
+import { InputError, NonFiniteEmbeddingError, OutputUnavailableError } from "../embedding/errors.js";
 import {
   QueueFullError,
   RequestAbortedError,
@@ -50,6 +50,8 @@ export function toApiError(error: unknown, bodyLimit: number): ApiError {
       "request_too_large",
     );
   }
+  // never retryable: this server cannot give the output (the heads were not loaded, or the engine lacks them)
+  if (error instanceof OutputUnavailableError) return errors.invalidRequest(error.message, null, `${error.output}_unavailable`);
   if (error instanceof NonFiniteEmbeddingError) return errors.nonFiniteEmbedding(error.message, error.param);
   if (error instanceof SchedulerClosedError) return errors.shuttingDown();
   if (error instanceof SchedulerTimeoutError) return errors.timeout(error.timeoutMs);

@@ -4,21 +4,21 @@ import type { EmbeddingsBodyType } from "./schemas.js";
 
 /**
  * Turns the schema-checked `input` into one entry per input, with the OpenAI-style name of each
- * (`input` for a single one, `input[3]` in a list) for error messages.
+ * (`input` for a single one, `input[3]` in a list) for error messages; `name` is the body field.
  */
-export function parseInput(input: EmbeddingsBodyType["input"], maxInputs: number): EmbeddingInput[] {
-  if (typeof input === "string") return [textInput(input, "input")];
-  if (input.length === 0) throw new InputError("'input' must not be an empty array.", "input", "empty_input");
-  if (typeof input[0] === "number") return [tokenInput(input as number[], "input")];
+export function parseInput(input: EmbeddingsBodyType["input"], maxInputs: number, name = "input"): EmbeddingInput[] {
+  if (typeof input === "string") return [textInput(input, name)];
+  if (input.length === 0) throw new InputError(`'${name}' must not be an empty array.`, name, "empty_input");
+  if (typeof input[0] === "number") return [tokenInput(input as number[], name)];
   if (input.length > maxInputs) {
-    throw new InputError(`'input' has ${input.length} items; at most ${maxInputs} are allowed per request.`, "input", "too_many_inputs");
+    throw new InputError(`'${name}' has ${input.length} items; at most ${maxInputs} are allowed per request.`, name, "too_many_inputs");
   }
   return (input as (string | number[])[]).map((item, i) =>
-    typeof item === "string" ? textInput(item, `input[${i}]`) : tokenInput(item, `input[${i}]`),
+    typeof item === "string" ? textInput(item, `${name}[${i}]`) : tokenInput(item, `${name}[${i}]`),
   );
 }
 
-function textInput(text: string, param: string): EmbeddingInput {
+export function textInput(text: string, param: string): EmbeddingInput {
   if (text.length === 0) throw new InputError(`'${param}' must not be an empty string.`, param, "empty_input");
   return { kind: "text", text, param };
 }

@@ -34,10 +34,33 @@ export const EmbeddingsBody = Type.Object(
     truncate: Type.Optional(
       Type.Boolean({ description: "Cut inputs longer than the context instead of answering 400." }),
     ),
+    return_dense: Type.Optional(
+      Type.Boolean({ description: "Extension: the dense vector as `embedding` (default true; false omits it)." }),
+    ),
+    return_sparse: Type.Optional(
+      Type.Boolean({
+        description: "Extension: BGE-M3's sparse lexical weights as `sparse_embedding` {indices, values} (token ids; default false).",
+      }),
+    ),
+    return_colbert_vecs: Type.Optional(
+      Type.Boolean({
+        description:
+          "Extension: BGE-M3's ColBERT vectors as `colbert_embedding`, one unit vector per token after <s> (</s> included), in `encoding_format` (default false).",
+      }),
+    ),
+    return_sparse_tokens: Type.Optional(
+      Type.Boolean({ description: "Extension: add the vocabulary entry of each sparse index as `sparse_embedding.tokens`." }),
+    ),
   },
   { additionalProperties: true },
 );
 export type EmbeddingsBodyType = Static<typeof EmbeddingsBody>;
+
+export const SparseEmbedding = Type.Object({
+  indices: Type.Array(Type.Integer(), { description: "Token ids, ascending." }),
+  values: Type.Array(Type.Number(), { description: "Each id's weight (> 0)." }),
+  tokens: Type.Optional(Type.Array(Type.String(), { description: "Each id's vocabulary entry (return_sparse_tokens)." })),
+});
 
 export const ErrorSchema = Type.Object(
   {
@@ -57,7 +80,9 @@ export const EmbeddingsResponse = Type.Object({
     Type.Object({
       object: Type.Literal("embedding"),
       index: Type.Integer(),
-      embedding: Type.Union([Type.Array(Type.Number()), Type.String()]),
+      embedding: Type.Optional(Type.Union([Type.Array(Type.Number()), Type.String()])),
+      sparse_embedding: Type.Optional(SparseEmbedding),
+      colbert_embedding: Type.Optional(Type.Array(Type.Union([Type.Array(Type.Number()), Type.String()]))),
     }),
   ),
   model: Type.String(),
@@ -78,4 +103,6 @@ export const HealthResponse = Type.Object({
   model: Type.String(),
   engine: Type.String(),
   device: Type.String(),
+  outputs: Type.Array(Type.String(), { description: "What /v1/embeddings can return: dense, and sparse + colbert when the heads are loaded." }),
+  heads_unavailable: Type.Optional(Type.String({ description: "Why sparse and ColBERT outputs are unavailable." })),
 });

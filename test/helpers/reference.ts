@@ -77,6 +77,23 @@ export function loadReferenceModel(path: string): ReferenceModel {
 
 /** CLS embedding (L2-normalised) of a token-id list that already holds <s> ... </s>. */
 export function referenceEmbedding(model: ReferenceModel, ids: readonly number[]): Float64Array {
+  const n = model.width;
+  // llama.cpp (inp_out_ids) may keep only the pooled row after the last
+  // attention; the CLS row does not depend on other rows' outputs there.
+  const cls = hiddenStates(model, ids, 1).slice(0, n);
+  const norm = Math.hypot(...cls);
+  for (let i = 0; i < n; i++)
+    cls[i] /= norm;
+  return cls;
+}
+
+/** The encoder's last hidden states, one row of `width` per token (what BGE-M3's heads read). */
+export function referenceHiddenStates(model: ReferenceModel, ids: readonly number[]): Float64Array {
+  return hiddenStates(model, ids, ids.length);
+}
+
+/** The first `lastRows` rows of the last layer's output. */
+function hiddenStates(model: ReferenceModel, ids: readonly number[], lastRows: number): Float64Array {
   const n = model.width, T = ids.length;
   if (T === 0 || T > model.contextLength)
     throw new Error(`token count ${T} outside 1..${model.contextLength}`);
@@ -93,17 +110,10 @@ export function referenceEmbedding(model: ReferenceModel, ids: readonly number[]
   layerNorm(x, T, n, model.embNorm, model.eps);
 
   model.layers.forEach((layer, index) => {
-    // llama.cpp (inp_out_ids) keeps only the pooled row after the last
-    // attention; the CLS row does not depend on other rows' outputs there.
     const last = index === model.layers.length - 1;
-    x = encoderLayer(layer, x, T, last ? 1 : T, n, model.heads, model.eps);
+    x = encoderLayer(layer, x, T, last ? lastRows : T, n, model.heads, model.eps);
   });
-
-  const cls = x.slice(0, n);
-  const norm = Math.hypot(...cls);
-  for (let i = 0; i < n; i++)
-    cls[i] /= norm;
-  return cls;
+  return x;
 }
 
 /** One post-LN BERT layer; returns the first `outRows` rows. */

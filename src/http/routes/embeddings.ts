@@ -1,23 +1,16 @@
-import type { FastifyPluginAsync, FastifyReply } from "fastify";
+import type { FastifyPluginAsync } from "fastify";
 import type { Config } from "../../config/load.js";
 import type { ServiceState } from "../../service/state.js";
-import { encodeVector } from "../encode.js";
+import type { SparseWeights } from "../../engine/types.js";
+import { encodeVector, encodeVectors } from "../encode.js";
 import { errors } from "../errors.js";
 import { parseInput } from "../parse-input.js";
+import { disconnectSignal, readyService } from "../serving.js";
 import { EmbeddingsBody, EmbeddingsResponse, ErrorSchema, type EmbeddingsBodyType } from "../schemas.js";
 
 export interface EmbeddingsRouteOptions {
   readonly config: Config;
   readonly state: ServiceState;
-}
-
-/** Aborts when the client closes the connection before its answer was written. */
-function disconnectSignal(reply: FastifyReply): AbortSignal {
-  const controller = new AbortController();
-  reply.raw.once("close", () => {
-    if (!reply.raw.writableFinished) controller.abort();
-  });
-  return controller.signal;
 }
 
 export const embeddingsRoute: FastifyPluginAsync<EmbeddingsRouteOptions> = async (app, { config, state }) => {
@@ -31,8 +24,7 @@ export const embeddingsRoute: FastifyPluginAsync<EmbeddingsRouteOptions> = async
       },
     },
     async (request, reply) => {
-      const service = state.current;
-      if (!service) throw state.isStopping ? errors.shuttingDown() : errors.notReady();
+      const service = readyService(state);
       const { body } = request;
       const inputs = parseInput(body.input, config.maxInputs);
       const maxDimensions = service.pipeline.embedder.info.dimensions;
@@ -44,9 +36,19 @@ export const embeddingsRoute: FastifyPluginAsync<EmbeddingsRouteOptions> = async
           "invalid_value",
         );
       }
+      const dense = body.return_dense ?? true;
+      const heads = { sparse: body.return_sparse ?? false, colbert: body.return_colbert_vecs ?? false };
+      if (!dense && !heads.sparse && !heads.colbert) {
+        throw errors.invalidRequest(
+          "Nothing to return: 'return_dense' is false and neither 'return_sparse' nor 'return_colbert_vecs' is true.",
+          "return_dense",
+          "invalid_value",
+        );
+      }
       const result = await service.pipeline.embed({
         inputs,
         dimensions,
+        heads,
         truncate: body.truncate ?? config.truncate,
         signal: disconnectSignal(reply),
       });
@@ -56,12 +58,20 @@ export const embeddingsRoute: FastifyPluginAsync<EmbeddingsRouteOptions> = async
         queueAndInferenceMs: Math.round(result.timings.queueAndInferenceMs),
       };
       const format = body.encoding_format ?? "float";
+      const embedder = service.pipeline.embedder;
+      const sparseWire = (sparse: SparseWeights) => ({
+        indices: Array.from(sparse.indices),
+        values: Array.from(sparse.values),
+        tokens: body.return_sparse_tokens ? embedder.heads?.tokenTexts(sparse.indices) : undefined,
+      });
       return {
         object: "list" as const,
         data: result.vectors.map((vector, index) => ({
           object: "embedding" as const,
           index,
-          embedding: encodeVector(vector, format),
+          embedding: dense ? encodeVector(vector, format) : undefined,
+          sparse_embedding: result.sparse && sparseWire(result.sparse[index]),
+          colbert_embedding: result.colbert && encodeVectors(result.colbert[index], embedder.heads?.colbertDimensions ?? 0, format),
         })),
         model: body.model ?? config.servedModelName,
         usage: { prompt_tokens: result.promptTokens, total_tokens: result.promptTokens },

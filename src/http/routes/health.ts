@@ -21,6 +21,14 @@ export const healthRoute: FastifyPluginAsync<HealthRouteOptions> = async (app, {
         .header("retry-after", String(apiError.retryAfter))
         .send({ status: state.isStopping ? "stopping" : "loading", ...apiError.toBody() });
     }
-    return { status: "ok", model: config.servedModelName, engine: service.engine, device: service.device };
+    const headsUnavailable = service.pipeline.headsUnavailable;
+    return {
+      status: "ok",
+      model: config.servedModelName,
+      engine: service.engine,
+      device: service.device,
+      outputs: headsUnavailable ? ["dense"] : ["dense", "sparse", "colbert"],
+      heads_unavailable: headsUnavailable,
+    };
   });
 };

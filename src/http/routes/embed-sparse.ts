@@ -1,0 +1,48 @@
+import type { FastifyPluginAsync } from "fastify";
+import type { Config } from "../../config/load.js";
+import type { ServiceState } from "../../service/state.js";
+import { errors } from "../errors.js";
+import { parseInput } from "../parse-input.js";
+import { EmbedSparseBody, EmbedSparseResponse, type EmbedSparseBodyType } from "../rerank-schemas.js";
+import { ErrorSchema } from "../schemas.js";
+import { disconnectSignal, readyService } from "../serving.js";
+
+export interface EmbedSparseRouteOptions {
+  readonly config: Config;
+  readonly state: ServiceState;
+}
+
+/** text-embeddings-inference's `/embed_sparse`, so its clients get BGE-M3's lexical weights unchanged. */
+export const embedSparseRoute: FastifyPluginAsync<EmbedSparseRouteOptions> = async (app, { config, state }) => {
+  app.post<{ Body: EmbedSparseBodyType }>(
+    "/embed_sparse",
+    {
+      schema: {
+        summary: "Sparse lexical weights (text-embeddings-inference's shape)",
+        body: EmbedSparseBody,
+        response: { 200: EmbedSparseResponse, "4xx": ErrorSchema, "5xx": ErrorSchema },
+      },
+    },
+    async (request, reply) => {
+      const service = readyService(state);
+      const { body } = request;
+      if (body.truncation_direction?.toLowerCase() === "left") {
+        throw errors.invalidRequest(
+          "Only 'truncation_direction': 'Right' is supported (inputs are cut at the end, keeping </s>).",
+          "truncation_direction",
+          "invalid_value",
+        );
+      }
+      const inputs = parseInput(body.inputs, config.maxInputs, "inputs");
+      const result = await service.pipeline.embed({
+        inputs,
+        dimensions: service.pipeline.embedder.info.dimensions,
+        heads: { sparse: true, colbert: false },
+        truncate: body.truncate ?? config.truncate,
+        signal: disconnectSignal(reply),
+      });
+      request.embeddingStats = { inputs: inputs.length, tokens: result.promptTokens, queueAndInferenceMs: Math.round(result.timings.queueAndInferenceMs) };
+      return (result.sparse ?? []).map((sparse) => Array.from(sparse.indices, (index, i) => ({ index, value: sparse.values[i] })));
+    },
+  );
+};
