@@ -1,0 +1,88 @@
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import t from "tap";
+import { headsFromStateDicts, readHeadsDirectory, readStateDictFile } from "../src/model/heads/heads.js";
+import { readStateDict } from "../src/model/heads/state-dict.js";
+
+const fixtures = path.join(path.dirname(fileURLToPath(import.meta.url)), "fixtures", "heads");
+const fixture = (name: string): string => path.join(fixtures, name);
+
+/** What torch.load read from each fixture (make-fixtures.py), independent of our reader. */
+interface Expected {
+  readonly width: number;
+  readonly files: Record<string, Record<string, { dtype: string; shape: number[]; values: number[] }>>;
+}
+const expected = JSON.parse(await readFile(fixture("expected.json"), "utf8")) as Expected;
+const DTYPES: Record<string, string> = { float16: "f16", bfloat16: "bf16", float32: "f32" };
+
+t.test("torch.save fixtures read to torch's exact values (fp16, bf16, fp32, offset views, deflated)", async (t) => {
+  for (const [file, tensors] of Object.entries(expected.files)) {
+    const dict = await readStateDictFile(fixture(file));
+    t.same([...dict.keys()], Object.keys(tensors), `${file}: keys in order`);
+    for (const [name, want] of Object.entries(tensors)) {
+      const tensor = dict.get(name)!;
+      t.equal(tensor.dtype, DTYPES[want.dtype], `${file} ${name} dtype`);
+      t.same(tensor.shape, want.shape, `${file} ${name} shape`);
+      // every fp16/bf16/fp32 value is a float32, so widening is exact: compare bit for bit
+      t.same(Array.from(tensor.data), want.values, `${file} ${name} values`);
+    }
+  }
+});
+
+t.test("the heads of a torch-saved pair, shapes checked", async (t) => {
+  for (const dtype of ["f16", "bf16", "f32"]) {
+    const heads = await readHeadsDirectory(fixture(dtype), expected.width);
+    const sparse = expected.files[`${dtype}/sparse_linear.pt`];
+    const colbert = expected.files[`${dtype}/colbert_linear.pt`];
+    t.equal(heads.hiddenSize, expected.width);
+    t.equal(heads.colbert.outputSize, expected.width);
+    t.same(Array.from(heads.sparse.weight), sparse.weight.values, dtype);
+    t.equal(heads.sparse.bias, sparse.bias.values[0]);
+    t.same(Array.from(heads.colbert.weight), colbert.weight.values, "row-major [output][hidden]");
+    t.same(Array.from(heads.colbert.bias), colbert.bias.values);
+  }
+});
+
+t.test("shapes that do not fit are refused naming the file and the shape", async (t) => {
+  const sparseFile = fixture("f16/sparse_linear.pt");
+  const colbertFile = fixture("f16/colbert_linear.pt");
+  await t.rejects(readHeadsDirectory(fixture("f16"), 1024), {
+    message: `${sparseFile}: weight has shape [1, 8], expected [1, 1024] (the model's hidden size)`,
+  });
+  const sparse = await readStateDictFile(sparseFile);
+  const colbert = await readStateDictFile(colbertFile);
+  t.throws(() => headsFromStateDicts(colbertFile, colbert, sparseFile, sparse), {
+    message: `${colbertFile}: weight has shape [8, 8], expected [1, hidden size]`,
+  });
+  const narrow = await readStateDictFile(fixture("offset-view.pt"));
+  const wrongBias = new Map([...colbert, ["bias", narrow.get("bias")!]]);
+  t.throws(() => headsFromStateDicts(sparseFile, sparse, colbertFile, wrongBias), {
+    message: `${colbertFile}: bias has shape [1], expected [8]`,
+  });
+  const extra = new Map([...sparse, ["scale", narrow.get("bias")!]]);
+  t.throws(() => headsFromStateDicts(sparseFile, extra, colbertFile, colbert), /expected the state dict of a Linear layer \(weight, bias\), found keys bias, scale, weight/);
+});
+
+t.test("malicious pickles are refused without being run", async (t) => {
+  await t.rejects(readStateDictFile(fixture("malicious-os-system.pt")), /refused: the pickle names the global os\.system.*the file was not executed/);
+  await t.rejects(readStateDictFile(fixture("malicious-eval.pt")), /refused: the pickle names the global builtins\.eval/);
+  await t.rejects(readStateDictFile(fixture("malicious-inst.pt")), /refused: pickle opcode INST \(0x69\) at byte 9/);
+  await t.rejects(readStateDictFile(fixture("long-tensor.pt")), /global torch\.LongStorage/, "int64 tensors are not heads");
+});
+
+t.test("files that are not a plain zip state dict are refused clearly", async (t) => {
+  await t.rejects(readStateDictFile(fixture("legacy.pt")), /legacy \(pre-1\.6, non-zip\) torch\.save file; only the zip format is read/);
+  await t.rejects(readStateDictFile(fixture("transposed.pt")), /tensor weight is a non-contiguous view \(shape \[4, 8\], strides \[1, 4\]\)/);
+  await t.rejects(readStateDictFile(fixture("not-a-state-dict.pt")), /does not hold a state dict/);
+  await t.rejects(readStateDictFile(fixture("missing.pt")), /missing\.pt not found/);
+  t.throws(() => readStateDict(Buffer.from("GGUF and then some")), /is not a torch.save zip file/);
+  const good = await readFile(fixture("f16/colbert_linear.pt"));
+  t.throws(() => readStateDict(good.subarray(0, good.length - 200)), /not a zip archive|damaged|outside the file/, "truncated");
+  const flipped = Buffer.from(good);
+  // storage 0 (128 bytes of fp16) ends just before the local header of storage 1
+  const inStorage0 = flipped.indexOf("colbert_linear/data/1") - 100;
+  t.ok(inStorage0 > flipped.indexOf("colbert_linear/data/0"), "the flipped byte is storage 0's");
+  flipped[inStorage0] ^= 0xff;
+  t.throws(() => readStateDict(flipped), /fails its CRC-32 check/);
+});
