@@ -1,9 +1,14 @@
-import { readFile } from "node:fs/promises";
+import { readFileSync } from "node:fs";
+import { mkdtemp, readFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import t from "tap";
 import { headsFromStateDicts, readHeadsDirectory, readStateDictFile } from "../src/model/heads/heads.js";
 import { readStateDict } from "../src/model/heads/state-dict.js";
+import { fp16BitsToFp32, fp32ToFp16Bits } from "../scripts/gguf/quantize.js";
+import { writeRandomHeads } from "../scripts/heads/random-heads.js";
+import { encodeStateDict } from "../scripts/heads/state-dict-writer.js";
 
 const fixtures = path.join(path.dirname(fileURLToPath(import.meta.url)), "fixtures", "heads");
 const fixture = (name: string): string => path.join(fixtures, name);
@@ -85,4 +90,39 @@ t.test("files that are not a plain zip state dict are refused clearly", async (t
   t.ok(inStorage0 > flipped.indexOf("colbert_linear/data/0"), "the flipped byte is storage 0's");
   flipped[inStorage0] ^= 0xff;
   t.throws(() => readStateDict(flipped), /fails its CRC-32 check/);
+});
+
+t.test("the writer's files read back to what was written", async (t) => {
+  const values = [0, -0, 1.5, -2.25, 65504, 1e-7, 6.1e-5, 0.1, 1 / 3, -1e-3, 7, 2 ** -24];
+  const tensors = new Map([
+    ["weight", { shape: [3, 4], data: values }],
+    ["bias", { shape: [3], data: [0.5, -0.5, 1e-30] }],
+  ]);
+  const f32 = readStateDict(encodeStateDict(tensors, "f32", "x"));
+  t.same(Array.from(f32.get("weight")!.data), values.map(Math.fround), "fp32: exact");
+  t.same(f32.get("weight")!.shape, [3, 4]);
+  const f16 = readStateDict(encodeStateDict(tensors, "f16", "x"));
+  t.same(Array.from(f16.get("weight")!.data), values.map((v) => fp16BitsToFp32(fp32ToFp16Bits(v))), "fp16: rounded to nearest half");
+  t.same(Array.from(f16.get("bias")!.data), [0.5, -0.5, 0], "below the smallest half: zero");
+  t.equal(f16.get("bias")!.dtype, "f16");
+
+  const dir = await mkdtemp(path.join(tmpdir(), "bge-m3-heads-"));
+  await writeRandomHeads(path.join(dir, "w16"), { width: 16, dtype: "f32", seed: 7 });
+  const heads = await readHeadsDirectory(path.join(dir, "w16"), 16);
+  t.equal(heads.hiddenSize, 16);
+  t.equal(heads.colbert.outputSize, 16);
+  t.equal(heads.colbert.weight.length, 256);
+  const bound = 1 / Math.sqrt(16);
+  t.ok(heads.colbert.weight.every((w) => Math.abs(w) <= bound), "like nn.Linear's init: |w| <= 1/sqrt(width)");
+  t.ok(new Set(heads.colbert.weight).size > 200, "random, not constant");
+  await writeRandomHeads(path.join(dir, "again"), { width: 16, dtype: "f32", seed: 7 });
+  t.same(await readHeadsDirectory(path.join(dir, "again")), heads, "seeded: the same seed gives the same heads");
+
+  // a sparse head of one width beside a ColBERT head of another
+  await writeRandomHeads(path.join(dir, "w8"), { width: 8, dtype: "f16" });
+  const colbertFile = path.join(dir, "w8", "colbert_linear.pt");
+  const sparse16 = await readStateDictFile(path.join(dir, "w16", "sparse_linear.pt"));
+  t.throws(() => headsFromStateDicts("sparse_linear.pt", sparse16, colbertFile, readStateDict(readFileSync(colbertFile))), {
+    message: `${colbertFile}: weight has shape [8, 8], expected [output size, 16]`,
+  });
 });
