@@ -2,6 +2,8 @@ import { parseArgs } from "node:util";
 import { Value } from "@sinclair/typebox/value";
 import type { TSchema } from "@sinclair/typebox";
 import { ModelError } from "../model/errors.js";
+import { HeadsSettingError } from "../model/heads/errors.js";
+import { checkHeadsSetting } from "../model/heads/setting.js";
 import { checkModelReference } from "../model/reference.js";
 import { contradiction } from "./consistency.js";
 import { configSchema, type RawConfig } from "./schema.js";
@@ -108,6 +110,16 @@ function checkModel(value: string, source: string): string {
   }
 }
 
+/** M3_HEADS as prepareHeads takes it; a malformed value fails here, at start, before anything is fetched. */
+function checkHeads(value: string, source: string): string {
+  try {
+    return checkHeadsSetting(value);
+  } catch (error) {
+    if (error instanceof HeadsSettingError) throw new ConfigError(`Invalid ${source}: ${error.message}`);
+    throw error;
+  }
+}
+
 /**
  * Reads every setting from the environment, then the command line over it, and validates them once.
  * Throws ConfigError on the first bad value, or when values contradict each other.
@@ -134,6 +146,7 @@ export function loadConfig(
   return {
     ...rest,
     embeddingModel: checkModel(config.embeddingModel, sources.embeddingModel),
+    m3Heads: checkHeads(config.m3Heads, sources.m3Heads),
     routePrefix: config.routePrefix.replace(/\/+$/, ""),
     apiKeys: splitList(apiKey),
     corsOrigins: origins.length === 0 || origins.includes("*") ? true : origins,
