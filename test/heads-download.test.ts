@@ -100,16 +100,16 @@ t.test("a repository without the files (404) leaves the heads unavailable, and n
 });
 
 t.test("no server (connection refused), a server that never answers, a cut body: unavailable, quickly", async (t) => {
-  const closed = await rawServer(t, () => undefined);
-  const refusedAt = closed.replace(/\d+$/, String(await freePort()));
-  useEndpoint(t, refusedAt);
+  const gone = await startFakeHub({});
+  await gone.close(); // its port now refuses connections
+  useEndpoint(t, gone.endpoint);
   let started = Date.now();
   const refused = await prepareHeads(DEFAULT_M3_HEADS, { modelDir: path.join(dir, "models-refused") });
   t.notOk(refused.available);
   t.match(!refused.available && refused.reason, /could not download .*_linear\.pt: fetch failed \(ECONNREFUSED\)/);
   t.ok(Date.now() - started < 5000, `refused within 5 s (${Date.now() - started} ms)`);
 
-  process.env.HF_ENDPOINT = closed; // accepts, never answers
+  process.env.HF_ENDPOINT = await rawServer(t, () => undefined); // accepts, never answers
   started = Date.now();
   const hung = await prepareHeads(DEFAULT_M3_HEADS, { modelDir: path.join(dir, "models-hung"), stallTimeoutMs: 300 });
   t.match(!hung.available && hung.reason, /could not download .*_linear\.pt: no data for 0\.3 s/);
@@ -175,12 +175,3 @@ t.test("M3_HEADS is validated at start", async (t) => {
   t.throws(() => loadConfig({}, ["--m3-heads", "hf:x"]), new ConfigError('Invalid --m3-heads: "hf:x" is not a Hugging Face repository: expected hf:<owner>/<repo>[/<folder>], a local directory holding sparse_linear.pt and colbert_linear.pt, or none'));
   t.throws(() => loadConfig({}, ["--m3-heads", " "]), /Invalid --m3-heads/, "blank");
 });
-
-/** A port nothing listens on: bound, then released. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
