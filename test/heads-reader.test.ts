@@ -90,6 +90,9 @@ t.test("files that are not a plain zip state dict are refused clearly", async (t
   t.ok(inStorage0 > flipped.indexOf("colbert_linear/data/0"), "the flipped byte is storage 0's");
   flipped[inStorage0] ^= 0xff;
   t.throws(() => readStateDict(flipped), /fails its CRC-32 check/);
+  const zip64 = Buffer.from(good);
+  zip64.writeUInt32LE(0xffffffff, zip64.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06])) + 16); // central directory offset
+  t.throws(() => readStateDict(zip64), /is a ZIP64 archive, which this reader does not take/);
 });
 
 t.test("the writer's files read back to what was written", async (t) => {
