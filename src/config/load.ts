@@ -2,6 +2,8 @@ import { parseArgs } from "node:util";
 import { Value } from "@sinclair/typebox/value";
 import type { TSchema } from "@sinclair/typebox";
 import { ModelError } from "../model/errors.js";
+import { HeadsSettingError } from "../model/heads/errors.js";
+import { checkHeadsSetting } from "../model/heads/setting.js";
 import { checkModelReference } from "../model/reference.js";
 import { contradiction } from "./consistency.js";
 import { configSchema, type RawConfig } from "./schema.js";
@@ -98,12 +100,12 @@ function splitList(text: string): string[] {
     .filter((item) => item.length > 0);
 }
 
-/** EMBEDDING_MODEL as resolveModel takes it; a value only the seed project could load fails here, at start. */
-function checkModel(value: string, source: string): string {
+/** Runs a setting's own start-time check; its error (of `kind`) becomes a ConfigError naming the setting. */
+function checkSetting(source: string, kind: new (message: string) => Error, check: () => string): string {
   try {
-    return checkModelReference(value);
+    return check();
   } catch (error) {
-    if (error instanceof ModelError) throw new ConfigError(`Invalid ${source}: ${error.message}`);
+    if (error instanceof kind) throw new ConfigError(`Invalid ${source}: ${error.message}`);
     throw error;
   }
 }
@@ -133,7 +135,10 @@ export function loadConfig(
   const origins = splitList(corsOrigins);
   return {
     ...rest,
-    embeddingModel: checkModel(config.embeddingModel, sources.embeddingModel),
+    // EMBEDDING_MODEL as resolveModel takes it: a value only the seed project could load fails here
+    embeddingModel: checkSetting(sources.embeddingModel, ModelError, () => checkModelReference(config.embeddingModel)),
+    // M3_HEADS as prepareHeads takes it: a malformed value fails here, before anything is fetched
+    m3Heads: checkSetting(sources.m3Heads, HeadsSettingError, () => checkHeadsSetting(config.m3Heads)),
     routePrefix: config.routePrefix.replace(/\/+$/, ""),
     apiKeys: splitList(apiKey),
     corsOrigins: origins.length === 0 || origins.includes("*") ? true : origins,

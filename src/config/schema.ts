@@ -6,6 +6,9 @@ import { Type, type Static } from "@sinclair/typebox";
  */
 export const DEFAULT_MODEL_URI = "hf:gpustack/bge-m3-GGUF/bge-m3-Q8_0.gguf";
 
+/** The GGUF files lack BGE-M3's sparse and ColBERT heads; the authors' repository ships them as .pt files. */
+export const DEFAULT_M3_HEADS = "hf:BAAI/bge-m3";
+
 /**
  * Every setting the server reads, in one schema. Each property is set by the environment variable
  * named like it in SCREAMING_SNAKE_CASE (`routePrefix` -> `ROUTE_PREFIX`) or by the CLI flag in
@@ -39,6 +42,12 @@ export const configSchema = Type.Object({
       "Local GGUF path, hf: URI or https URL of a GGUF file; BAAI/bge-m3 means the default (other Hugging Face ids and model folders need converting to GGUF).",
   }),
   modelDir: Type.String({ minLength: 1, default: "models", description: "Where models are downloaded to." }),
+  m3Heads: Type.String({
+    minLength: 1,
+    default: DEFAULT_M3_HEADS,
+    description:
+      "BGE-M3's sparse and ColBERT heads (sparse_linear.pt, colbert_linear.pt): hf:<owner>/<repo>[/<folder>] (downloaded once into MODEL_DIR), a local directory holding both, or none; without them dense embeddings still work.",
+  }),
   threads: Type.Integer({
     minimum: 0,
     maximum: 1024,

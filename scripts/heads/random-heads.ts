@@ -1,0 +1,33 @@
+// BGE-M3-shaped heads with seeded random weights: sparse_linear (width -> 1) and colbert_linear
+// (width -> width), scaled like torch's nn.Linear init, U(-1/sqrt(width), 1/sqrt(width)).
+import path from "node:path";
+import { createRng } from "../gguf/bge-m3.js";
+import { HEAD_FILES } from "../../src/model/heads/heads.js";
+import { writeStateDict, type HeadsDtypeName, type TensorInput } from "./state-dict-writer.js";
+
+export interface RandomHeadsOptions {
+  readonly width: number;
+  readonly dtype?: HeadsDtypeName;
+  readonly seed?: number;
+}
+
+function linear(inputs: number, outputs: number, seed: number, stream: string): Map<string, TensorInput> {
+  const next = createRng(seed, stream);
+  const bound = 1 / Math.sqrt(inputs);
+  const uniform = (count: number) => Float32Array.from({ length: count }, () => ((next() / 2 ** 32) * 2 - 1) * bound);
+  return new Map([
+    ["weight", { shape: [outputs, inputs], data: uniform(outputs * inputs) }],
+    ["bias", { shape: [outputs], data: uniform(outputs) }],
+  ]);
+}
+
+/** Writes `sparse_linear.pt` and `colbert_linear.pt` into `directory`; returns their paths. */
+export async function writeRandomHeads(directory: string, options: RandomHeadsOptions): Promise<{ sparse: string; colbert: string }> {
+  const { width, dtype = "f16", seed = 1 } = options;
+  if (!Number.isInteger(width) || width < 1) throw new Error(`width must be a positive integer, got ${width}`);
+  const sparse = path.join(directory, HEAD_FILES.sparse);
+  const colbert = path.join(directory, HEAD_FILES.colbert);
+  await writeStateDict(sparse, linear(width, 1, seed, "sparse_linear"), dtype);
+  await writeStateDict(colbert, linear(width, width, seed, "colbert_linear"), dtype);
+  return { sparse, colbert };
+}

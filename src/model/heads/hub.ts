@@ -1,0 +1,22 @@
+import path from "node:path";
+import { HEAD_FILES } from "./heads.js";
+import type { HeadsSource } from "./setting.js";
+
+const DEFAULT_ENDPOINT = "https://huggingface.co";
+
+/** Where a hf: source's files are cached: `MODEL_DIR/hf--<owner>--<repo>[/<folder>]` (Hugging Face names never hold `--`). */
+export function hubCacheDirectory(modelDir: string, source: Extract<HeadsSource, { kind: "hf" }>): string {
+  return path.resolve(modelDir, `hf--${source.owner}--${source.repo}`, ...source.folder.split("/").filter(Boolean));
+}
+
+/** The download URL of one heads file from the main revision, on HF_ENDPOINT (a mirror) when set. */
+export function hubFileUrl(source: Extract<HeadsSource, { kind: "hf" }>, file: (typeof HEAD_FILES)[keyof typeof HEAD_FILES]): string {
+  const endpoint = (process.env.HF_ENDPOINT || DEFAULT_ENDPOINT).replace(/\/+$/, "");
+  const parts = [source.owner, source.repo, "resolve", "main", ...source.folder.split("/").filter(Boolean), file];
+  return `${endpoint}/${parts.map(encodeURIComponent).join("/")}`;
+}
+
+/** The source as the setting names it, for messages. */
+export function hubName(source: Extract<HeadsSource, { kind: "hf" }>): string {
+  return `hf:${source.owner}/${source.repo}${source.folder ? `/${source.folder}` : ""}`;
+}
