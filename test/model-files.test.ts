@@ -17,7 +17,7 @@ const dir = await mkdtemp(path.join(tmpdir(), "bge-m3-model-files-"));
 function runServer(env: Record<string, string>, timeoutMs = 60_000): Promise<{ code: number | null; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
-      env: { ...process.env, PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "error", DEVICE: "cpu", ...env },
+      env: { ...process.env, PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "error", DEVICE: "cpu", M3_HEADS: "none", ...env },
       stdio: ["ignore", "ignore", "pipe"],
     });
     let stderr = "";

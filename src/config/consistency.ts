@@ -18,9 +18,6 @@ export function contradiction(config: RawConfig): string | undefined {
       `(min(MAX_REQUEST_TOKENS, MAX_INPUTS x CONTEXT_SIZE)); raise MAX_QUEUE_TOKENS or lower the others`
     );
   }
-  if (config.maxRerankDocuments >= maxInputs) {
-    return `MAX_RERANK_DOCUMENTS (${config.maxRerankDocuments}) is not below MAX_INPUTS (${maxInputs}): a rerank request is its documents plus the query, at most MAX_INPUTS inputs; lower MAX_RERANK_DOCUMENTS or raise MAX_INPUTS`;
-  }
   if (maxRequestTokens < contextSize) {
     return `MAX_REQUEST_TOKENS (${maxRequestTokens}) is below CONTEXT_SIZE (${contextSize}): one full-length input could never be served; raise MAX_REQUEST_TOKENS or lower CONTEXT_SIZE`;
   }

@@ -79,7 +79,7 @@ export const configSchema = Type.Object({
   maxRerankDocuments: Type.Integer({
     minimum: 1,
     default: 1000,
-    description: "Most documents one rerank request may score (below MAX_INPUTS: the query is one more input).",
+    description: "Most documents one rerank request may score; never more than MAX_INPUTS - 1 (the query is one more input).",
   }),
   maxRequestTokens: Type.Integer({
     minimum: 16,

@@ -5,6 +5,8 @@ import { EmbeddingPipeline } from "../embedding/pipeline.js";
 import { createEmbedder } from "../engine/create.js";
 import { BatchScheduler, type SchedulerObserver } from "../engine/scheduler.js";
 import type { Embedder } from "../engine/types.js";
+import { prepareHeads } from "../model/heads/prepare.js";
+import type { HeadsState } from "../model/heads/types.js";
 import { prepareModel } from "../model/prepare.js";
 import { poolingName } from "../model/validate.js";
 import type { ReadyService } from "./state.js";
@@ -28,6 +30,7 @@ export async function loadService(
     { modelPath, layers: facts.layers, dimensions: facts.embeddingLength, context: facts.contextLength, pooling: poolingName(facts.poolingType) },
     "model file checked",
   );
+  const headsState = await loadHeads(config, facts.embeddingLength, log);
   const embedder = await createEmbedder({
     engine: config.engine,
     modelPath,
@@ -39,6 +42,7 @@ export async function loadService(
     // llama.cpp writes plain text to stderr: only when asked for, next to pino's debug/trace lines
     llamaLogs: config.logLevel === "trace" ? "all" : config.logLevel === "debug" ? "warnings" : "none",
     onFallback: (reason) => log.warn(reason),
+    heads: headsState.available ? headsState.heads : undefined,
   });
   const scheduler = new BatchScheduler(
     embedder,
@@ -53,11 +57,33 @@ export async function loadService(
   const pipeline = new EmbeddingPipeline(embedder, scheduler, {
     requestTimeoutMs: config.requestTimeoutMs,
     maxRequestTokens: config.maxRequestTokens,
+    headsUnavailable: headsState.available ? undefined : headsState.reason,
   });
   const createdAt = Math.floor((await stat(modelPath)).mtimeMs / 1000);
   log.info(
-    { engine: embedder.engine, device: embedder.device, seconds: +((performance.now() - started) / 1000).toFixed(2) },
+    {
+      engine: embedder.engine,
+      device: embedder.device,
+      outputs: pipeline.headsUnavailable ? "dense" : "dense, sparse, colbert",
+      seconds: +((performance.now() - started) / 1000).toFixed(2),
+    },
     "model loaded",
   );
   return { pipeline, embedder, scheduler, engine: embedder.engine, device: embedder.device, createdAt };
+}
+
+/**
+ * BGE-M3's sparse and ColBERT heads (M3_HEADS), fetched like the model. Without them the server still
+ * serves dense vectors: the reason is logged once and given to requests that ask for the other outputs.
+ */
+async function loadHeads(config: Config, hiddenSize: number, log: FastifyBaseLogger): Promise<HeadsState> {
+  if (config.engine === "node-llama-cpp") return { available: false, reason: "the node-llama-cpp engine runs no heads" };
+  const state = await prepareHeads(config.m3Heads, {
+    modelDir: config.modelDir,
+    expectedHiddenSize: hiddenSize,
+    onProgress: (progress) => log.info(progress, "downloading the sparse and ColBERT heads"),
+  });
+  if (state.available) log.info({ source: state.source }, "sparse and ColBERT heads loaded");
+  else log.warn(`sparse and ColBERT outputs unavailable: ${state.reason}`);
+  return state;
 }

@@ -22,7 +22,8 @@ export const TEST_ENGINE = process.env.ENGINE ?? "auto";
  * the production loading code, requests through fastify.inject (or a socket after listen()).
  */
 export async function startTestServer(modelPath: string, env: Record<string, string> = {}): Promise<TestServer> {
-  const config = loadConfig({ EMBEDDING_MODEL: modelPath, DEVICE: "cpu", ENGINE: TEST_ENGINE, LOG_LEVEL: "silent", ...env }, []);
+  // no heads unless a test asks: nothing is downloaded in tests
+  const config = loadConfig({ EMBEDDING_MODEL: modelPath, DEVICE: "cpu", ENGINE: TEST_ENGINE, LOG_LEVEL: "silent", M3_HEADS: "none", ...env }, []);
   const state = new ServiceState();
   const metrics = new Metrics();
   const app = await buildApp({ config, state, metrics, logger: false });

@@ -36,9 +36,11 @@ export const rerankRoute: FastifyPluginAsync<RerankRouteOptions> = async (app, {
     const service = readyService(state);
     const { texts, field } = documentsOf(body);
     if (texts.length === 0) throw errors.invalidRequest(`'${field}' must not be empty.`, field, "empty_input");
-    if (texts.length > config.maxRerankDocuments) {
+    // the query and the documents are one request's inputs: MAX_INPUTS bounds them too
+    const limit = Math.min(config.maxRerankDocuments, config.maxInputs - 1);
+    if (texts.length > limit) {
       throw errors.invalidRequest(
-        `'${field}' has ${texts.length} items; at most ${config.maxRerankDocuments} are allowed per request (MAX_RERANK_DOCUMENTS).`,
+        `'${field}' has ${texts.length} items; at most ${limit} are allowed per request (MAX_RERANK_DOCUMENTS, and MAX_INPUTS - 1 for the query).`,
         field,
         "too_many_inputs",
       );
