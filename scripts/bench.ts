@@ -5,10 +5,12 @@
  *
  *   npm run bench -- [--quants q8_0,q4_k_m] [--engines native,node-llama-cpp,native:512]
  *                    [--long 1024,2048,4096,6521,8190] [--long-engines native,node-llama-cpp]
- *                    [--sections fidelity,latency,throughput,long] [--requests 16]
+ *                    [--sections fidelity,latency,throughput,long,heads] [--requests 16] [--heads-long 8190]
  *                    [--llama-server /path/to/llama-server]
  * An engine written `name:N` runs with MAX_BATCH_TOKENS=N. With --llama-server, the engine `llama-server`
  * is llama.cpp's own server on the same file (latency and throughput; build it from the same llama.cpp).
+ * Native servers load BGE-M3-shaped random heads (as production loads the real ones); the heads section
+ * (native engines only) compares dense-only requests with dense + sparse + ColBERT ones and times a rerank.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
@@ -21,6 +23,7 @@ import { resolveThreads } from "../src/engine/threads.js";
 import { embedTokens, embedTokensFloat, latencies, percentile, syntheticTokens, throughput } from "./bench/workloads.js";
 import { cosine, loadReferenceModel, referenceEmbedding } from "../test/helpers/reference.js";
 import { cpuClass, describeCpu } from "./bench/cpu-class.js";
+import { benchHeads, headsWorkloads } from "./bench/heads.js";
 
 const { values } = parseArgs({
   options: {
@@ -29,6 +32,7 @@ const { values } = parseArgs({
     long: { type: "string", default: "1024,2048,4096,6521,8190" },
     "long-engines": { type: "string" },
     sections: { type: "string", default: "fidelity,latency,throughput,long" },
+    "heads-long": { type: "string", default: "8190" },
     requests: { type: "string", default: "16" },
     threads: { type: "string", default: "0" },
     "llama-server": { type: "string" },
@@ -44,6 +48,8 @@ const longEngines = new Set(list(values["long-engines"] ?? values.engines!));
 const mb = (bytes: number) => Math.round(bytes / 2 ** 20);
 const rows: Record<string, string | number>[] = [];
 const longRows: Record<string, string | number>[] = [];
+const headsRows: Record<string, string | number>[] = [];
+const headsDir = await benchHeads(path.join(repoRoot, ".cache", "bench"));
 
 function log(message: string): void {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
@@ -82,6 +88,7 @@ for (const quant of quants) {
         ENGINE: engineName,
         THREADS: values.threads!,
         REQUEST_TIMEOUT_MS: "0", // one long input may take minutes
+        M3_HEADS: engineName === "native" ? headsDir : "none",
         ...(batchTokens ? { MAX_BATCH_TOKENS: batchTokens } : {}),
       });
     const row: Record<string, string | number> = { model: quant, engine };
@@ -117,6 +124,10 @@ for (const quant of quants) {
           log(`${quant} / ${engine}: ${length} tokens in ${seconds.toFixed(1)} s, peak ${mb(server.peakRssBytes())} MB`);
         }
       }
+      if (sections.has("heads") && engineName === "native") {
+        log(`${quant} / ${engine}: heads`);
+        headsRows.push({ model: quant, engine, ...(await headsWorkloads(server.url, Number(values["heads-long"]))) });
+      }
     } catch (error) {
       row.error = (error as Error).message.slice(0, 200);
       log(`${quant} / ${engine}: ${row.error}`);
@@ -141,5 +152,5 @@ const outDir = path.join(repoRoot, ".cache", "bench");
 mkdirSync(outDir, { recursive: true });
 const outFile = path.join(outDir, `bench-${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
 const cpu = cpuClass();
-writeFileSync(outFile, JSON.stringify({ cpu, rows, longRows }, null, 2));
-process.stdout.write(`\n${describeCpu(cpu)}\n\n${table(rows)}\n\n${table(longRows)}\n\n(raw numbers: ${outFile})\n`);
+writeFileSync(outFile, JSON.stringify({ cpu, rows, longRows, headsRows }, null, 2));
+process.stdout.write(`\n${describeCpu(cpu)}\n\n${table(rows)}\n\n${table(longRows)}\n\n${table(headsRows)}\n\n(raw numbers: ${outFile})\n`);

@@ -1,0 +1,89 @@
+import http from "node:http";
+import { existsSync } from "node:fs";
+import path from "node:path";
+import { writeRandomHeads } from "../heads/random-heads.js";
+import { HEAD_FILES } from "../../src/model/heads/heads.js";
+import { syntheticTokens } from "./workloads.js";
+
+/**
+ * The heads section of `npm run bench`: what sparse and ColBERT outputs add to the dense vector's cost
+ * (same server, same inputs, with and without them), and rerank of one query against 100 documents.
+ */
+
+/** BGE-M3-shaped random heads (fp16, 1024 wide, like the official files), written once. */
+export async function benchHeads(cacheDir: string): Promise<string> {
+  const directory = path.join(cacheDir, "heads-1024");
+  if (!existsSync(path.join(directory, HEAD_FILES.colbert))) await writeRandomHeads(directory, { width: 1024, dtype: "f16", seed: 1 });
+  return directory;
+}
+
+function post(url: string, body: object): Promise<Buffer> {
+  const text = JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const request = http.request(url, {
+      method: "POST",
+      headers: { "content-type": "application/json", "content-length": Buffer.byteLength(text) },
+    }, (response) => {
+      const chunks: Buffer[] = [];
+      response.on("data", (chunk: Buffer) => chunks.push(chunk));
+      response.on("end", () => {
+        const answer = Buffer.concat(chunks);
+        if (response.statusCode !== 200) reject(new Error(`HTTP ${response.statusCode}: ${answer.toString().slice(0, 300)}`));
+        else resolve(answer);
+      });
+      response.on("error", reject);
+    });
+    request.on("error", reject);
+    request.end(text);
+  });
+}
+
+const ALL_OUTPUTS = { return_sparse: true, return_colbert_vecs: true };
+
+async function seconds(run: () => Promise<unknown>): Promise<number> {
+  const started = performance.now();
+  await run();
+  return (performance.now() - started) / 1000;
+}
+
+/** ~`tokens` tokens of plain English-like text (a few hundred distinct words, ~1.3 tokens per word). */
+function syntheticText(tokens: number, seed: number): string {
+  const words = ["model", "vector", "search", "sparse", "dense", "token", "query", "document", "index", "score", "language", "retrieval",
+    "weight", "layer", "embedding", "server", "memory", "batch", "quantised", "attention", "context", "lexical", "hybrid", "rank"];
+  return syntheticTokens(Math.round(tokens / 1.3), seed).map((id) => words[id % words.length]).join(" ");
+}
+
+/**
+ * One row of figures (seconds, tokens/s) for a server loaded with heads: `long` tokens alone, and 16
+ * requests of 16 x 150 tokens (4 in flight), each dense only and with sparse + ColBERT; rerank of 1
+ * query x 100 documents of ~200 tokens (hybrid, the default).
+ */
+export async function headsWorkloads(url: string, long: number): Promise<Record<string, number>> {
+  const embeddings = `${url}/v1/embeddings`;
+  const longInput = [syntheticTokens(long - 2, long)];
+  const denseLong = await seconds(() => post(embeddings, { input: longInput, encoding_format: "base64" }));
+  const allLong = await seconds(() => post(embeddings, { input: longInput, encoding_format: "base64", ...ALL_OUTPUTS }));
+  const batch = async (extra: object) => {
+    let next = 0;
+    const worker = async () => {
+      while (next < 16) {
+        const id = next++;
+        const input = Array.from({ length: 16 }, (_, i) => syntheticTokens(150, id * 1000 + i));
+        await post(embeddings, { input, encoding_format: "base64", ...extra });
+      }
+    };
+    return seconds(() => Promise.all(Array.from({ length: 4 }, worker)));
+  };
+  const batchTokens = 16 * 16 * 152;
+  const denseBatch = await batch({});
+  const allBatch = await batch(ALL_OUTPUTS);
+  const documents = Array.from({ length: 100 }, (_, i) => syntheticText(200, 9000 + i));
+  const rerank = await seconds(() => post(`${url}/v1/rerank`, { query: syntheticText(20, 1), documents }));
+  return {
+    [`${long} tokens, dense (s)`]: +denseLong.toFixed(2),
+    [`${long} tokens, + sparse + ColBERT (s)`]: +allLong.toFixed(2),
+    "16x150 x16, dense (tokens/s)": Math.round(batchTokens / denseBatch),
+    "16x150 x16, + sparse + ColBERT (tokens/s)": Math.round(batchTokens / allBatch),
+    "rerank 1 x 100 x ~200 tokens (s)": +rerank.toFixed(2),
+  };
+}
