@@ -1,9 +1,8 @@
-import http from "node:http";
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { writeRandomHeads } from "../heads/random-heads.js";
 import { HEAD_FILES } from "../../src/model/heads/heads.js";
-import { syntheticTokens } from "./workloads.js";
+import { postJson as post, syntheticTokens } from "./workloads.js";
 
 /**
  * The heads section of `npm run bench`: what sparse and ColBERT outputs add to the dense vector's cost
@@ -15,27 +14,6 @@ export async function benchHeads(cacheDir: string): Promise<string> {
   const directory = path.join(cacheDir, "heads-1024");
   if (!existsSync(path.join(directory, HEAD_FILES.colbert))) await writeRandomHeads(directory, { width: 1024, dtype: "f16", seed: 1 });
   return directory;
-}
-
-function post(url: string, body: object): Promise<Buffer> {
-  const text = JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const request = http.request(url, {
-      method: "POST",
-      headers: { "content-type": "application/json", "content-length": Buffer.byteLength(text) },
-    }, (response) => {
-      const chunks: Buffer[] = [];
-      response.on("data", (chunk: Buffer) => chunks.push(chunk));
-      response.on("end", () => {
-        const answer = Buffer.concat(chunks);
-        if (response.statusCode !== 200) reject(new Error(`HTTP ${response.statusCode}: ${answer.toString().slice(0, 300)}`));
-        else resolve(answer);
-      });
-      response.on("error", reject);
-    });
-    request.on("error", reject);
-    request.end(text);
-  });
 }
 
 const ALL_OUTPUTS = { return_sparse: true, return_colbert_vecs: true };

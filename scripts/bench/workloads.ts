@@ -11,13 +11,13 @@ export function syntheticTokens(length: number, seed: number): number[] {
 }
 
 /**
- * POST /v1/embeddings over node:http rather than fetch: undici gives up on a response whose headers take
+ * POST a JSON body over node:http rather than fetch: undici gives up on a response whose headers take
  * over 5 minutes, and one long input on the slower engine takes about that.
  */
-function postEmbeddings(url: string, inputs: number[][], encoding: "float" | "base64"): Promise<Buffer> {
-  const body = JSON.stringify({ input: inputs, encoding_format: encoding });
+export function postJson(url: string, payload: object): Promise<Buffer> {
+  const body = JSON.stringify(payload);
   return new Promise((resolve, reject) => {
-    const request = http.request(`${url}/v1/embeddings`, {
+    const request = http.request(url, {
       method: "POST",
       headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) },
     }, (response) => {
@@ -33,6 +33,10 @@ function postEmbeddings(url: string, inputs: number[][], encoding: "float" | "ba
     request.on("error", reject);
     request.end(body);
   });
+}
+
+function postEmbeddings(url: string, inputs: number[][], encoding: "float" | "base64"): Promise<Buffer> {
+  return postJson(`${url}/v1/embeddings`, { input: inputs, encoding_format: encoding });
 }
 
 /** Embeds and discards the answer (base64, the cheapest to produce and read). */
