@@ -1,19 +1,13 @@
 import type { FastifyPluginAsync } from "fastify";
 import type { Config } from "../../config/load.js";
-import type { ServiceState } from "../../service/state.js";
 import { errors } from "../errors.js";
 import { parseInput } from "../parse-input.js";
 import { EmbedSparseBody, EmbedSparseResponse, type EmbedSparseBodyType } from "../rerank-schemas.js";
 import { ErrorSchema } from "../schemas.js";
-import { disconnectSignal, readyService } from "../serving.js";
-
-export interface EmbedSparseRouteOptions {
-  readonly config: Config;
-  readonly state: ServiceState;
-}
+import { disconnectSignal, readyService, type ServingRouteOptions } from "../serving.js";
 
 /** text-embeddings-inference's `/embed_sparse`, so its clients get BGE-M3's lexical weights unchanged. */
-export const embedSparseRoute: FastifyPluginAsync<EmbedSparseRouteOptions> = async (app, { config, state }) => {
+export const embedSparseRoute: FastifyPluginAsync<ServingRouteOptions> = async (app, { config, state }) => {
   app.post<{ Body: EmbedSparseBodyType }>(
     "/embed_sparse",
     {

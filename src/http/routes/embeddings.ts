@@ -1,19 +1,13 @@
 import type { FastifyPluginAsync } from "fastify";
 import type { Config } from "../../config/load.js";
-import type { ServiceState } from "../../service/state.js";
 import type { SparseWeights } from "../../engine/types.js";
 import { encodeVector, encodeVectors } from "../encode.js";
 import { errors } from "../errors.js";
 import { parseInput } from "../parse-input.js";
-import { disconnectSignal, readyService } from "../serving.js";
+import { disconnectSignal, readyService, type ServingRouteOptions } from "../serving.js";
 import { EmbeddingsBody, EmbeddingsResponse, ErrorSchema, type EmbeddingsBodyType } from "../schemas.js";
 
-export interface EmbeddingsRouteOptions {
-  readonly config: Config;
-  readonly state: ServiceState;
-}
-
-export const embeddingsRoute: FastifyPluginAsync<EmbeddingsRouteOptions> = async (app, { config, state }) => {
+export const embeddingsRoute: FastifyPluginAsync<ServingRouteOptions> = async (app, { config, state }) => {
   app.post<{ Body: EmbeddingsBodyType }>(
     "/v1/embeddings",
     {

@@ -2,17 +2,11 @@ import { randomUUID } from "node:crypto";
 import type { FastifyPluginAsync } from "fastify";
 import type { Config } from "../../config/load.js";
 import { rerank } from "../../embedding/rerank.js";
-import type { ServiceState } from "../../service/state.js";
 import { errors } from "../errors.js";
 import { textInput } from "../parse-input.js";
 import { RerankBody, RerankResponse, type RerankBodyType } from "../rerank-schemas.js";
 import { ErrorSchema } from "../schemas.js";
-import { disconnectSignal, readyService } from "../serving.js";
-
-export interface RerankRouteOptions {
-  readonly config: Config;
-  readonly state: ServiceState;
-}
+import { disconnectSignal, readyService, type ServingRouteOptions } from "../serving.js";
 
 /** The documents of either request shape, with the name each has in error messages. */
 function documentsOf(body: RerankBodyType): { texts: string[]; field: "documents" | "texts" } {
@@ -31,7 +25,7 @@ function documentsOf(body: RerankBodyType): { texts: string[]; field: "documents
  * Cohere v2 / Jina / llama.cpp (`documents` -> `{results: [{index, relevance_score, document?}]}`) or
  * text-embeddings-inference (`texts` -> `[{index, score, text?}]`), sorted by score, best first.
  */
-export const rerankRoute: FastifyPluginAsync<RerankRouteOptions> = async (app, { config, state }) => {
+export const rerankRoute: FastifyPluginAsync<ServingRouteOptions> = async (app, { config, state }) => {
   const handler = async (body: RerankBodyType, signal: AbortSignal) => {
     const service = readyService(state);
     const { texts, field } = documentsOf(body);
