@@ -1,5 +1,4 @@
 import type { FastifyPluginAsync } from "fastify";
-import type { Config } from "../../config/load.js";
 import { errors } from "../errors.js";
 import { parseInput } from "../parse-input.js";
 import { EmbedSparseBody, EmbedSparseResponse, type EmbedSparseBodyType } from "../rerank-schemas.js";

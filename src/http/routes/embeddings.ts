@@ -1,5 +1,4 @@
 import type { FastifyPluginAsync } from "fastify";
-import type { Config } from "../../config/load.js";
 import type { SparseWeights } from "../../engine/types.js";
 import { encodeVector, encodeVectors } from "../encode.js";
 import { errors } from "../errors.js";

@@ -1,6 +1,5 @@
 import { randomUUID } from "node:crypto";
 import type { FastifyPluginAsync } from "fastify";
-import type { Config } from "../../config/load.js";
 import { rerank } from "../../embedding/rerank.js";
 import { errors } from "../errors.js";
 import { textInput } from "../parse-input.js";
