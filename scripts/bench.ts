@@ -6,7 +6,7 @@
  *   npm run bench -- [--quants q8_0,q4_k_m] [--engines native,node-llama-cpp,native:512]
  *                    [--long 1024,2048,4096,6521,8190] [--long-engines native,node-llama-cpp]
  *                    [--sections fidelity,latency,throughput,long,heads] [--requests 16] [--heads-long 8190]
- *                    [--llama-server /path/to/llama-server]
+ *                    [--llama-server /path/to/llama-server] [--heads DIR|none]
  * An engine written `name:N` runs with MAX_BATCH_TOKENS=N. With --llama-server, the engine `llama-server`
  * is llama.cpp's own server on the same file (latency and throughput; build it from the same llama.cpp).
  * Native servers load BGE-M3-shaped random heads (as production loads the real ones); the heads section
@@ -33,6 +33,7 @@ const { values } = parseArgs({
     "long-engines": { type: "string" },
     sections: { type: "string", default: "fidelity,latency,throughput,long" },
     "heads-long": { type: "string", default: "8190" },
+    heads: { type: "string" },
     requests: { type: "string", default: "16" },
     threads: { type: "string", default: "0" },
     "llama-server": { type: "string" },
@@ -49,7 +50,8 @@ const mb = (bytes: number) => Math.round(bytes / 2 ** 20);
 const rows: Record<string, string | number>[] = [];
 const longRows: Record<string, string | number>[] = [];
 const headsRows: Record<string, string | number>[] = [];
-const headsDir = await benchHeads(path.join(repoRoot, ".cache", "bench"));
+// native servers load heads as production does; --heads none measures without them
+const headsDir = values.heads ?? (await benchHeads(path.join(repoRoot, ".cache", "bench")));
 
 function log(message: string): void {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
