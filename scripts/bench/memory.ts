@@ -31,7 +31,7 @@ const { values } = parseArgs({
   },
 });
 const list = (text: string) => text.split(",").map((s) => s.trim()).filter(Boolean);
-const extraEnv = Object.fromEntries(list(values.set!).map((pair) => pair.split("=", 2) as [string, string]));
+const extraEnv = Object.fromEntries(list(values.set!).map((pair) => [pair.slice(0, pair.indexOf("=")), pair.slice(pair.indexOf("=") + 1)]));
 const nodeArgs = values.entry ? [values.entry] : TSX_ENTRY;
 const MiB = 2 ** 20;
 const mib = (bytes: number) => Math.round(bytes / MiB);
