@@ -179,7 +179,8 @@ if (addon) {
   // it twice. /proc/self/smaps lists which file ranges are still mapped.
   const hasAvx2 = /\bavx2\b/.test(cpuFlags);
   t.test("weights repacked at load are no longer mapped from the file", { skip: hasAvx2 ? false : "needs Linux on x86 with AVX2" }, async (t) => {
-    const quantPath = await testModel({ ...TINY_K, fileType: "q4_k_m" });
+    // smaps names the file by its real path (.cache may be a link, as in a git worktree)
+    const quantPath = fs.realpathSync(await testModel({ ...TINY_K, fileType: "q4_k_m" }));
     const page = 4096;
     const reader = new GgufReader(quantPath);
     const q4k = [...reader.tensors.values()].filter((info) => info.type === GGML_Q4_K).map((info) => {
@@ -187,9 +188,15 @@ if (addon) {
       const end = info.offset + reader.byteLength(info);
       return { name: info.name, first: Math.ceil(info.offset / page) * page, last: Math.floor(end / page) * page };
     }).filter((range) => range.last > range.first);
+    const tokenEmbdBytes = reader.byteLength(reader.tensor("token_embd.weight"));
     reader.close();
     const quantEngine = await loadSmallEngine(quantPath);
     try {
+      // Patch 0007: weights read in place (token_embd) were populated at load, then dropped from RSS
+      const residentKb = fs.readFileSync("/proc/self/smaps", "utf8").split(/\n(?=[0-9a-f]+-[0-9a-f]+ )/)
+        .filter((mapping) => mapping.split("\n")[0].endsWith(` ${quantPath}`))
+        .reduce((sum, mapping) => sum + Number(/^Rss:\s+(\d+) kB/m.exec(mapping)?.[1] ?? 0), 0);
+      t.ok(residentKb * 1024 < tokenEmbdBytes / 10, `file pages resident after load: ${residentKb} kB (token_embd: ${tokenEmbdBytes >> 10} kB)`);
       const mapped = fs.readFileSync("/proc/self/smaps", "utf8").split("\n")
         .filter((line) => /^[0-9a-f]+-[0-9a-f]+ /.test(line) && line.endsWith(` ${quantPath}`))
         .map((line) => {

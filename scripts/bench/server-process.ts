@@ -12,7 +12,13 @@ export interface ServerProcess {
   /** Peak RSS since start or since the last resetPeak(). */
   peakRssBytes(): number;
   resetPeak(): void;
-  stop(): Promise<void>;
+  /** SIGTERM, then how the process ended. */
+  stop(): Promise<ServerExit>;
+}
+
+export interface ServerExit {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
 }
 
 function statusField(pid: number, field: string): number {
@@ -29,8 +35,15 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-export async function startServerProcess(env: Record<string, string>, timeoutMs = 600_000): Promise<ServerProcess> {
-  return spawnServer((port) => spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+/** How the server runs: TypeScript through tsx (what `npm start` does), or another entry (compiled JS). */
+export const TSX_ENTRY: readonly string[] = ["--import", "tsx", "src/main.ts"];
+
+export async function startServerProcess(
+  env: Record<string, string>,
+  timeoutMs = 600_000,
+  nodeArgs: readonly string[] = TSX_ENTRY,
+): Promise<ServerProcess> {
+  return spawnServer((port) => spawn(process.execPath, [...nodeArgs], {
     env: { ...process.env, HOST: "127.0.0.1", PORT: String(port), LOG_LEVEL: "warn", DEVICE: "cpu", ...env },
     stdio: ["ignore", "ignore", "pipe"],
   }), timeoutMs);
@@ -47,7 +60,7 @@ export async function startLlamaServer(binary: string, modelPath: string, thread
   ], { stdio: ["ignore", "ignore", "pipe"] }), timeoutMs);
 }
 
-async function spawnServer(start: (port: number) => ChildProcess, timeoutMs: number): Promise<ServerProcess> {
+export async function spawnServer(start: (port: number) => ChildProcess, timeoutMs: number): Promise<ServerProcess> {
   const started = performance.now();
   const port = await freePort();
   const child = start(port);
@@ -72,7 +85,8 @@ async function spawnServer(start: (port: number) => ChildProcess, timeoutMs: num
     resetPeak: () => writeFileSync(`/proc/${pid}/clear_refs`, "5"),
     stop: () =>
       new Promise((resolve) => {
-        child.once("exit", () => resolve());
+        if (child.exitCode !== null || child.signalCode !== null) return resolve({ code: child.exitCode, signal: child.signalCode });
+        child.once("exit", (code, signal) => resolve({ code, signal }));
         child.kill("SIGTERM");
       }),
   };

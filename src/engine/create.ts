@@ -1,6 +1,5 @@
 import type { Embedder, EmbedderOptions } from "./types.js";
 import { EngineUnavailableError } from "./errors.js";
-import { loadNodeLlamaCppEmbedder } from "./node-llama-cpp/embedder.js";
 import { isNativeAddonAvailable } from "./native/load-addon.js";
 
 export type EngineRequest = "auto" | "native" | "node-llama-cpp";
@@ -9,6 +8,15 @@ export interface CreateEmbedderOptions extends EmbedderOptions {
   readonly engine: EngineRequest;
   /** Told when `auto` falls back because the native addon is not built. */
   readonly onFallback?: (reason: string) => void;
+}
+
+/**
+ * Each engine's module is imported only when that engine is chosen: node-llama-cpp's JS and native
+ * binaries cost ~70 MB of RSS in a server that runs the native addon (docs/memory.md).
+ */
+async function loadNodeLlamaCppEmbedder(options: EmbedderOptions): Promise<Embedder> {
+  const { loadNodeLlamaCppEmbedder: load } = await import("./node-llama-cpp/embedder.js");
+  return load(options);
 }
 
 /** Picks the engine: the native addon when it is built (or asked for), node-llama-cpp otherwise. */

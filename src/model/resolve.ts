@@ -1,6 +1,5 @@
 import { stat } from "node:fs/promises";
 import path from "node:path";
-import { resolveModelFile } from "node-llama-cpp";
 import { ModelError } from "./errors.js";
 import { isRemoteModel } from "./reference.js";
 
@@ -30,6 +29,8 @@ export async function resolveModel(reference: string, options: ResolveOptions): 
     if (!info.isFile()) throw new ModelError(`model path is not a file: ${file}`);
     return file;
   }
+  // imported here, not at the top: a local file needs none of node-llama-cpp (~40 MB of RSS once loaded)
+  const { resolveModelFile } = await import("node-llama-cpp");
   try {
     return await resolveModelFile(reference, {
       directory: path.resolve(options.modelDir),
