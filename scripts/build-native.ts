@@ -24,6 +24,16 @@
  *   CUDA_ARCHITECTURES="86;89"    CMAKE_CUDA_ARCHITECTURES for NATIVE_GPU=cuda (default: ggml's choice)
  *   NATIVE_JOBS=N                 parallel compile jobs (default: available cores)
  *   NATIVE_CMAKE_ARGS="..."       extra -D flags passed to CMake (part of the key)
+ *   NATIVE_TARGET_ARCH=arm64      cross-compile for linux/arm64 on a Linux host of another architecture, with
+ *                                 Debian's g++-aarch64-linux-gnu (native/toolchains/aarch64-linux-gnu.cmake;
+ *                                 BGE_M3_CROSS_PREFIX names another one, default "aarch64-linux-gnu-"). Installs
+ *                                 to native/build/linux-arm64/ (not Release/, which stays this host's addon);
+ *                                 point BGE_M3_NATIVE_ADDON there or copy it. NATIVE_CPU=portable builds ggml's
+ *                                 ARM variants (NEON, dotprod, fp16, SVE, i8mm, SVE2, SME; the best one is
+ *                                 picked at run time); NATIVE_CPU=native cannot ask a CPU that is not here, so
+ *                                 it builds one static addon for NATIVE_ARM_ARCH (default armv8.2-a+dotprod+fp16:
+ *                                 Graviton 2+, Ampere Altra, Raspberry Pi 5). scripts/check-arm64.sh runs the
+ *                                 native tests on it under qemu.
  */
 import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -35,7 +45,10 @@ import { fileURLToPath } from "node:url";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const nativeDir = path.join(root, "native");
-const installDir = path.join(nativeDir, "build", "Release");
+// NATIVE_TARGET_ARCH other than this host's: a cross build (validated in build()), installed beside Release/
+const targetArch = (process.env.NATIVE_TARGET_ARCH ?? "").trim().toLowerCase() || process.arch;
+const cross = targetArch !== process.arch;
+const installDir = path.join(nativeDir, "build", cross ? `${process.platform}-${targetArch}` : "Release");
 const require = createRequire(path.join(root, "package.json"));
 
 type Mode = "auto" | "require" | "skip" | "force";
@@ -332,15 +345,27 @@ async function build(mode: Mode): Promise<void> {
   const cudaArchs = (process.env.CUDA_ARCHITECTURES ?? "").trim().replace(/[\s,]+/g, ";");
   const extraArgs = (process.env.NATIVE_CMAKE_ARGS ?? "").split(/\s+/).filter(Boolean);
   const jobs = Math.max(1, Number(process.env.NATIVE_JOBS) || os.availableParallelism());
+  if (cross && (targetArch !== "arm64" || process.platform !== "linux")) {
+    throw new BuildError(`NATIVE_TARGET_ARCH=${targetArch}: cross-compiling is supported for arm64 from a Linux host only`);
+  }
+  if (cross && gpu !== "none") throw new BuildError("NATIVE_TARGET_ARCH=arm64 builds the CPU addon only (NATIVE_GPU=none)");
+  const toolchain = cross ? path.join(nativeDir, "toolchains", "aarch64-linux-gnu.cmake") : undefined;
+  // a cross build cannot probe the CPU it is for: NATIVE_CPU=native means one -march for it instead
+  const armArch = cross && cpu === "native" ? (process.env.NATIVE_ARM_ARCH ?? "").trim() || "armv8.2-a+dotprod+fp16" : undefined;
+  if (armArch !== undefined && !/^armv[0-9.]+-a(\+[0-9a-z]+)*$/.test(armArch)) {
+    throw new BuildError(`NATIVE_ARM_ARCH=${armArch} is not an -march value such as armv8.2-a+dotprod`);
+  }
 
   // stage: tools
   const cmakeVersion = probe("cmake", ["--version"])?.split("\n")[0];
   if (!cmakeVersion) throw new BuildError("cmake not found");
   const [major, minor] = (/(\d+)\.(\d+)/.exec(cmakeVersion) ?? ["", "0", "0"]).slice(1).map(Number);
   if (major < 3 || (major === 3 && minor < 19)) throw new BuildError(`${cmakeVersion} is too old (need >= 3.19)`);
-  const cxx = process.env.CXX || "c++";
+  const cxx = cross ? `${process.env.BGE_M3_CROSS_PREFIX ?? "aarch64-linux-gnu-"}g++` : process.env.CXX || "c++";
   const cxxVersion = probe(cxx, ["--version"])?.split("\n")[0];
-  if (!cxxVersion) throw new BuildError(`no C++ compiler (${cxx}) found`);
+  if (!cxxVersion) {
+    throw new BuildError(cross ? `no ${cxx} found (Debian: apt-get install g++-aarch64-linux-gnu)` : `no C++ compiler (${cxx}) found`);
+  }
   if (!probe("git", ["--version"])) throw new BuildError("git not found (needed to extract the llama.cpp bundle)");
   const ninja = probe("ninja", ["--version"]) !== undefined;
   const nvccVersion = gpu === "cuda" ? probe(process.env.CUDACXX || "nvcc", ["--version"])?.split("\n").at(-1) : "";
@@ -361,21 +386,32 @@ async function build(mode: Mode): Promise<void> {
 
   // stage: keys
   const info = bundleInfo();
-  const patches = fs.readdirSync(path.join(nativeDir, "patches"))
-    .filter((f) => f.endsWith(".patch")).sort().map((f) => path.join(nativeDir, "patches", f));
+  const patchesIn = (dir: string) => fs.existsSync(dir)
+    ? fs.readdirSync(dir).filter((f) => f.endsWith(".patch")).sort().map((f) => path.join(dir, f))
+    : [];
+  // native/patches/<arch>-portable/ (arm64-portable/: ggml's list of ARM CPU variants): after the common ones,
+  // for portable builds of that target only, so that other builds' sources and cache keys do not move
+  const patches = [
+    ...patchesIn(path.join(nativeDir, "patches")),
+    ...(cpu === "portable" ? patchesIn(path.join(nativeDir, "patches", `${targetArch}-portable`)) : []),
+  ];
   const patchesHash = hashFiles([...info.upstreamPatches, ...patches]);
   // also a folder name: no ';' (CMake list separator) in it
-  const flavour = `cpu-${cpu}${gpu === "cuda" ? `+cuda${cudaArchs ? `-${cudaArchs.replace(/[^0-9A-Za-z-]+/g, "_")}` : ""}` : ""}`;
+  const flavour = cross
+    ? `${process.platform}-${targetArch}-cpu-${armArch ? armArch.replace(/[^0-9A-Za-z.-]+/g, "_") : cpu}`
+    : `cpu-${cpu}${gpu === "cuda" ? `+cuda${cudaArchs ? `-${cudaArchs.replace(/[^0-9A-Za-z-]+/g, "_")}` : ""}` : ""}`;
   const cmakeArgs = [
     `-DCMAKE_BUILD_TYPE=Release`,
-    cpu === "portable" ? "-DBGE_PORTABLE=ON" : "-DGGML_NATIVE=ON",
+    ...(cpu === "portable" ? ["-DBGE_PORTABLE=ON"] : armArch ? ["-DGGML_NATIVE=OFF", `-DGGML_CPU_ARM_ARCH=${armArch}`] : ["-DGGML_NATIVE=ON"]),
     `-DGGML_CUDA=${gpu === "cuda" ? "ON" : "OFF"}`,
     ...(gpu === "cuda" && cudaArchs ? [`-DCMAKE_CUDA_ARCHITECTURES=${cudaArchs}`] : []),
     ...extraArgs,
   ];
+  // (the parts of a host build are those before cross builds existed, so its key did not move)
   const configKey = sha(
-    info.commit, patchesHash, flavour, cmakeArgs.join(" "), cmakeVersion, cxxVersion, nvccVersion ?? "", process.platform, process.arch,
-    cpu === "native" ? hostCpuId() : "",
+    info.commit, patchesHash, flavour, cmakeArgs.join(" "), cmakeVersion, cxxVersion, nvccVersion ?? "", process.platform, targetArch,
+    cpu === "native" && !cross ? hostCpuId() : "",
+    ...(toolchain ? [hashFiles([toolchain])] : []),
   ).slice(0, 16);
   const sourcesHash = hashFiles([
     ...filesUnder(path.join(nativeDir, "src")),
@@ -428,10 +464,12 @@ async function build(mode: Mode): Promise<void> {
     // nothing; without it, it would fetch Node's full headers from the network.
     const cmakeJs = [
       path.join(packageDir("cmake-js"), "bin", "cmake-js"), "--directory", nativeDir, "--out", buildDir,
+      ...(cross ? ["--arch", targetArch] : []),
       ...(fs.existsSync(path.join(buildDir, "Makefile")) ? ["--prefer-make"] : []), // keep an existing tree's generator
     ];
     log(`configuring with cmake-js (${cmakeArgs.join(" ")})`);
-    await run(process.execPath, [...cmakeJs, "configure", "--", `-DLLAMA_CPP_DIR=${srcDir}`, ...cmakeArgs], logFile);
+    const toolchainArgs = toolchain ? [`-DCMAKE_TOOLCHAIN_FILE=${toolchain}`] : [];
+    await run(process.execPath, [...cmakeJs, "configure", "--", `-DLLAMA_CPP_DIR=${srcDir}`, ...toolchainArgs, ...cmakeArgs], logFile);
 
     // stage: compile
     log(`compiling with ${jobs} job(s) (a cold build takes minutes; progress in the log)`);
@@ -455,7 +493,8 @@ async function build(mode: Mode): Promise<void> {
       cudaArchitectures: cudaArchs || null,
       llamaCpp: { release: info.release, commit: info.commit },
       patches: [...info.upstreamPatches, ...patches].map((p) => path.basename(p)),
-      node: { abi: process.versions.modules, napi: process.versions.napi, platform: process.platform, arch: process.arch },
+      node: { abi: process.versions.modules, napi: process.versions.napi, platform: process.platform, arch: targetArch },
+      ...(cross ? { crossCompiledOn: process.arch, armArch: armArch ?? null } : {}),
       compiler: cxxVersion,
       cmake: cmakeVersion,
       cmakeArgs,

@@ -132,7 +132,9 @@ if (addon) {
   // at a time: the 3-token input alone takes the one-row path; the 1,500-token one spans several of the
   // kernels' L2-sized groups of rows (768 rows of 256 activations).
   const int8Kernel = /BGE_M3_INT8 = ([\w-]+)/.exec(native.systemInfo())?.[1];
-  const cpuFlags = process.platform === "linux" ? /^flags\s*:(.*)$/m.exec(fs.readFileSync("/proc/cpuinfo", "utf8"))?.[1] ?? "" : "";
+  // x86 flags of an x86 process only: an arm64 one under qemu-user (scripts/check-arm64.sh) reads the host's cpuinfo
+  const x86 = process.arch === "x64" || process.arch === "ia32";
+  const cpuFlags = process.platform === "linux" && x86 ? /^flags\s*:(.*)$/m.exec(fs.readFileSync("/proc/cpuinfo", "utf8"))?.[1] ?? "" : "";
   const hasAvx2Kernel = ["avx2", "fma", "f16c"].every((flag) => new RegExp(`\\b${flag}\\b`).test(cpuFlags));
   t.test("an x86 CPU with AVX2, FMA and F16C gets our int8 kernel", { skip: hasAvx2Kernel ? false : "not such a CPU" }, async (t) => {
     t.ok(int8Kernel, `BGE_M3_INT8 = ${int8Kernel ?? "(absent)"} in ${native.systemInfo()}`);

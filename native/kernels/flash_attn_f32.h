@@ -14,10 +14,65 @@
 // products are register-blocked FMA micro-kernels. Everything stays F32. Mask tiles that are all zero
 // are not read again and all -inf ones are skipped (sequences packed in one batch only pay for their
 // own blocks).
-#if defined(GGML_SIMD) && !defined(__ARM_FEATURE_SVE) && !defined(__riscv_v_intrinsic)
+//
+// The vectors are ggml's GGML_F32_VEC, except on ARM builds with SVE (the portable build's armv8.2_3 and
+// later variants: Graviton 3/4, Neoverse N2/V1/V2), where ggml's are sizeless SVE vectors that cannot be
+// held in arrays: there the kernel uses NEON, which every SVE CPU also has, with a copy of ggml's NEON exp.
+#if defined(GGML_SIMD) && defined(__ARM_FEATURE_SVE) && defined(__ARM_NEON) && defined(__aarch64__)
+#define FA_F32_NEON 1
+#endif
+#if defined(GGML_SIMD) && (!defined(__ARM_FEATURE_SVE) || defined(FA_F32_NEON)) && !defined(__riscv_v_intrinsic)
 namespace fa_f32 {
 
-static constexpr int EPR = GGML_F32_EPR;
+#if defined(FA_F32_NEON)
+#define FA_VEC                float32x4_t
+#define FA_EPR                4
+#define FA_VEC_LOAD(p)        vld1q_f32(p)
+#define FA_VEC_STORE(p, x)    vst1q_f32(p, x)
+#define FA_VEC_ZERO           vdupq_n_f32(0.0f)
+#define FA_VEC_SET1(x)        vdupq_n_f32(x)
+#define FA_VEC_FMA(a, b, c)   vfmaq_f32(a, b, c) // a + b*c, as GGML_F32_VEC_FMA
+#define FA_VEC_MUL(a, b)      vmulq_f32(a, b)
+#define FA_VEC_ADD(a, b)      vaddq_f32(a, b)
+#define FA_VEC_EXP(x)         fa_f32::v_expf_neon(x)
+
+// ggml's NEON ggml_v_expf (ggml-cpu/vec.h, there only when SVE is off): max error 1.45358 + 0.5 ulp
+static inline float32x4_t v_expf_neon(float32x4_t x) {
+    const float32x4_t r = vdupq_n_f32(0x1.8p23f);
+    const float32x4_t z = vfmaq_f32(r, x, vdupq_n_f32(0x1.715476p+0f));
+    const float32x4_t n = vsubq_f32(z, r);
+    const float32x4_t b = vfmsq_f32(vfmsq_f32(x, n, vdupq_n_f32(0x1.62e4p-1f)), n,
+                                    vdupq_n_f32(0x1.7f7d1cp-20f));
+    const uint32x4_t e = vshlq_n_u32(vreinterpretq_u32_f32(z), 23);
+    const float32x4_t k = vreinterpretq_f32_u32(vaddq_u32(e, vreinterpretq_u32_f32(vdupq_n_f32(1))));
+    const uint32x4_t c = vcagtq_f32(n, vdupq_n_f32(126));
+    const float32x4_t u = vmulq_f32(b, b);
+    const float32x4_t j = vfmaq_f32(
+        vmulq_f32(vdupq_n_f32(0x1.ffffecp-1f), b),
+        vfmaq_f32(vfmaq_f32(vdupq_n_f32(0x1.fffdb6p-2f), vdupq_n_f32(0x1.555e66p-3f), b),
+                  vfmaq_f32(vdupq_n_f32(0x1.573e2ep-5f), vdupq_n_f32(0x1.0e4020p-7f), b), u), u);
+    if (!vpaddd_u64(vreinterpretq_u64_u32(c)))
+        return vfmaq_f32(k, j, k);
+    const uint32x4_t d = vandq_u32(vclezq_f32(n), vdupq_n_u32(0x82000000));
+    const float32x4_t s1 = vreinterpretq_f32_u32(vaddq_u32(d, vdupq_n_u32(0x7f000000)));
+    const float32x4_t s2 = vreinterpretq_f32_u32(vsubq_u32(e, d));
+    return vbslq_f32(vcagtq_f32(n, vdupq_n_f32(192)), vmulq_f32(s1, s1),
+                     vbslq_f32(c, vmulq_f32(vfmaq_f32(s2, s2, j), s1), vfmaq_f32(k, k, j)));
+}
+#else
+#define FA_VEC                GGML_F32_VEC
+#define FA_EPR                GGML_F32_EPR
+#define FA_VEC_LOAD(p)        GGML_F32_VEC_LOAD(p)
+#define FA_VEC_STORE(p, x)    GGML_F32_VEC_STORE(p, x)
+#define FA_VEC_ZERO           GGML_F32_VEC_ZERO
+#define FA_VEC_SET1(x)        GGML_F32_VEC_SET1(x)
+#define FA_VEC_FMA(a, b, c)   GGML_F32_VEC_FMA(a, b, c)
+#define FA_VEC_MUL(a, b)      GGML_F32_VEC_MUL(a, b)
+#define FA_VEC_ADD(a, b)      GGML_F32_VEC_ADD(a, b)
+#define FA_VEC_EXP(x)         ggml_v_expf(x)
+#endif
+
+static constexpr int EPR = FA_EPR;
 // Register blocking: RM x RN accumulators + RN B vectors + 1 broadcast A must fit the register file.
 #if defined(__AVX512F__)
 static constexpr int RM = 4; // rows per micro-kernel: 16 accumulators of 32 zmm
@@ -47,28 +102,28 @@ template <int M, bool ACC>
 static inline void ukernel(float * GGML_RESTRICT C, int64_t ldc,
                            const float * GGML_RESTRICT A, int64_t ars, int64_t aks,
                            const float * GGML_RESTRICT B, int64_t ldb, int64_t K) {
-    GGML_F32_VEC acc[M][RN];
+    FA_VEC acc[M][RN];
     for (int i = 0; i < M; i++) {
         for (int r = 0; r < RN; r++) {
-            acc[i][r] = ACC ? GGML_F32_VEC_LOAD(C + i*ldc + r*EPR) : GGML_F32_VEC_ZERO;
+            acc[i][r] = ACC ? FA_VEC_LOAD(C + i*ldc + r*EPR) : FA_VEC_ZERO;
         }
     }
     for (int64_t k = 0; k < K; k++) {
-        GGML_F32_VEC b[RN];
+        FA_VEC b[RN];
         for (int r = 0; r < RN; r++) {
-            b[r] = GGML_F32_VEC_LOAD(B + k*ldb + r*EPR);
+            b[r] = FA_VEC_LOAD(B + k*ldb + r*EPR);
             FA_F32_PIN(b[r]);
         }
         for (int i = 0; i < M; i++) {
-            const GGML_F32_VEC a = GGML_F32_VEC_SET1(A[i*ars + k*aks]);
+            const FA_VEC a = FA_VEC_SET1(A[i*ars + k*aks]);
             for (int r = 0; r < RN; r++) {
-                acc[i][r] = GGML_F32_VEC_FMA(acc[i][r], b[r], a);
+                acc[i][r] = FA_VEC_FMA(acc[i][r], b[r], a);
             }
         }
     }
     for (int i = 0; i < M; i++) {
         for (int r = 0; r < RN; r++) {
-            GGML_F32_VEC_STORE(C + i*ldc + r*EPR, acc[i][r]);
+            FA_VEC_STORE(C + i*ldc + r*EPR, acc[i][r]);
         }
     }
 }
@@ -99,14 +154,14 @@ static void exp_rows(float * S, int64_t rows, const float * m, float * l) {
 #if (defined(__AVX512F__) && defined(__AVX512DQ__)) || (!defined(__AVX512F__) && defined(__AVX2__) && defined(__FMA__)) || \
     (defined(__ARM_NEON) && defined(__aarch64__))
     for (int r = 0; r < RN; r++) {
-        const GGML_F32_VEC neg_m = GGML_F32_VEC_MUL(GGML_F32_VEC_LOAD(m + r*EPR), GGML_F32_VEC_SET1(-1.0f));
-        GGML_F32_VEC sum = GGML_F32_VEC_LOAD(l + r*EPR);
+        const FA_VEC neg_m = FA_VEC_MUL(FA_VEC_LOAD(m + r*EPR), FA_VEC_SET1(-1.0f));
+        FA_VEC sum = FA_VEC_LOAD(l + r*EPR);
         for (int64_t j = 0; j < rows; j++) {
-            const GGML_F32_VEC e = ggml_v_expf(GGML_F32_VEC_ADD(GGML_F32_VEC_LOAD(S + j*QT + r*EPR), neg_m));
-            GGML_F32_VEC_STORE(S + j*QT + r*EPR, e);
-            sum = GGML_F32_VEC_ADD(sum, e);
+            const FA_VEC e = FA_VEC_EXP(FA_VEC_ADD(FA_VEC_LOAD(S + j*QT + r*EPR), neg_m));
+            FA_VEC_STORE(S + j*QT + r*EPR, e);
+            sum = FA_VEC_ADD(sum, e);
         }
-        GGML_F32_VEC_STORE(l + r*EPR, sum);
+        FA_VEC_STORE(l + r*EPR, sum);
     }
 #else
     for (int64_t j = 0; j < rows; j++) {
