@@ -12,7 +12,8 @@ export interface ServerProcess {
   /** Peak RSS since start or since the last resetPeak(). */
   peakRssBytes(): number;
   resetPeak(): void;
-  stop(): Promise<void>;
+  /** SIGTERM, then the exit code once it has exited. */
+  stop(): Promise<number | null>;
 }
 
 function statusField(pid: number, field: string): number {
@@ -30,7 +31,14 @@ async function freePort(): Promise<number> {
 }
 
 export async function startServerProcess(env: Record<string, string>, timeoutMs = 600_000): Promise<ServerProcess> {
-  return spawnServer((port) => spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+  return startServerCommand(process.execPath, ["--import", "tsx", "src/main.ts"], env, timeoutMs);
+}
+
+/** The same with another command line: scripts/pack-check.ts starts the installed `bge-m3-server`. */
+export async function startServerCommand(
+  command: string, args: readonly string[], env: Record<string, string>, timeoutMs = 600_000,
+): Promise<ServerProcess> {
+  return spawnServer((port) => spawn(command, args, {
     env: { ...process.env, HOST: "127.0.0.1", PORT: String(port), LOG_LEVEL: "warn", DEVICE: "cpu", ...env },
     stdio: ["ignore", "ignore", "pipe"],
   }), timeoutMs);
@@ -72,7 +80,7 @@ async function spawnServer(start: (port: number) => ChildProcess, timeoutMs: num
     resetPeak: () => writeFileSync(`/proc/${pid}/clear_refs`, "5"),
     stop: () =>
       new Promise((resolve) => {
-        child.once("exit", () => resolve());
+        child.once("exit", (code) => resolve(code));
         child.kill("SIGTERM");
       }),
   };
