@@ -43,7 +43,14 @@ export async function startServerProcess(
   timeoutMs = 600_000,
   nodeArgs: readonly string[] = TSX_ENTRY,
 ): Promise<ServerProcess> {
-  return spawnServer((port) => spawn(process.execPath, [...nodeArgs], {
+  return startServerCommand(process.execPath, nodeArgs, env, timeoutMs);
+}
+
+/** The same with another command line: scripts/pack-check.ts starts the installed `bge-m3-server`. */
+export async function startServerCommand(
+  command: string, args: readonly string[], env: Record<string, string>, timeoutMs = 600_000,
+): Promise<ServerProcess> {
+  return spawnServer((port) => spawn(command, [...args], {
     env: { ...process.env, HOST: "127.0.0.1", PORT: String(port), LOG_LEVEL: "warn", DEVICE: "cpu", ...env },
     stdio: ["ignore", "ignore", "pipe"],
   }), timeoutMs);

@@ -11,7 +11,7 @@ export function helpText(): string {
     return `  ${envName(key as never).padEnd(22)} ${flag.padEnd(34)} ${property.description} Default: ${fallback}.`;
   });
   return [
-    "Usage: npm start -- [flags]   (every flag is also an environment variable)",
+    "Usage: npm start -- [flags]  or  bge-m3-server [flags]   (every flag is also an environment variable)",
     "",
     ...rows,
     "",

@@ -1,6 +1,6 @@
 import type { Embedder, EmbedderOptions } from "./types.js";
 import { EngineUnavailableError } from "./errors.js";
-import { isNativeAddonAvailable } from "./native/load-addon.js";
+import { isNativeAddonAvailable, nativeAddonLoadError } from "./native/load-addon.js";
 
 export type EngineRequest = "auto" | "native" | "node-llama-cpp";
 
@@ -28,7 +28,9 @@ export async function createEmbedder(options: CreateEmbedderOptions): Promise<Em
     return loadNativeEmbedder(embedderOptions);
   }
   const reason = "the native addon is not built (npm run build:native)";
-  if (engine === "native") throw new EngineUnavailableError(`ENGINE=native but ${reason}`);
+  // the loader's own reason (not built, or built but unloadable here: a missing library, another Node ABI),
+  // so an image or install that must run the addon says what to fix instead of falling back
+  if (engine === "native") throw new EngineUnavailableError(`ENGINE=native but the native addon cannot be loaded: ${nativeAddonLoadError()}`);
   onFallback?.(`${reason}; using the node-llama-cpp engine`);
   return loadNodeLlamaCppEmbedder(embedderOptions);
 }
