@@ -128,7 +128,7 @@ for (const quant of quants) {
       }
       if (sections.has("heads") && engineName === "native") {
         log(`${quant} / ${engine}: heads`);
-        headsRows.push({ model: quant, engine, ...(await headsWorkloads(server.url, Number(values["heads-long"]))) });
+        headsRows.push({ model: quant, engine, ...(await headsWorkloads(server.url, Number(values["heads-long"]), Number(values.requests))) });
       }
     } catch (error) {
       row.error = (error as Error).message.slice(0, 200);

@@ -32,11 +32,11 @@ function syntheticText(tokens: number, seed: number): string {
 }
 
 /**
- * One row of figures (seconds, tokens/s) for a server loaded with heads: `long` tokens alone, and 16
- * requests of 16 x 150 tokens (4 in flight), each dense only and with sparse + ColBERT; rerank of 1
+ * One row of figures (seconds, tokens/s) for a server loaded with heads: `long` tokens alone, and
+ * `requests` requests of 16 x 150 tokens (4 in flight), each dense only and with sparse + ColBERT; rerank of 1
  * query x 100 documents of ~200 tokens (hybrid, the default).
  */
-export async function headsWorkloads(url: string, long: number): Promise<Record<string, number>> {
+export async function headsWorkloads(url: string, long: number, requests: number): Promise<Record<string, number>> {
   const embeddings = `${url}/v1/embeddings`;
   const longInput = [syntheticTokens(long - 2, long)];
   const denseLong = await seconds(() => post(embeddings, { input: longInput, encoding_format: "base64" }));
@@ -44,7 +44,7 @@ export async function headsWorkloads(url: string, long: number): Promise<Record<
   const batch = async (extra: object) => {
     let next = 0;
     const worker = async () => {
-      while (next < 16) {
+      while (next < requests) {
         const id = next++;
         const input = Array.from({ length: 16 }, (_, i) => syntheticTokens(150, id * 1000 + i));
         await post(embeddings, { input, encoding_format: "base64", ...extra });
@@ -52,7 +52,7 @@ export async function headsWorkloads(url: string, long: number): Promise<Record<
     };
     return seconds(() => Promise.all(Array.from({ length: 4 }, worker)));
   };
-  const batchTokens = 16 * 16 * 152;
+  const batchTokens = requests * 16 * 152;
   const denseBatch = await batch({});
   const allBatch = await batch(ALL_OUTPUTS);
   const documents = Array.from({ length: 100 }, (_, i) => syntheticText(200, 9000 + i));
@@ -60,8 +60,8 @@ export async function headsWorkloads(url: string, long: number): Promise<Record<
   return {
     [`${long} tokens, dense (s)`]: +denseLong.toFixed(2),
     [`${long} tokens, + sparse + ColBERT (s)`]: +allLong.toFixed(2),
-    "16x150 x16, dense (tokens/s)": Math.round(batchTokens / denseBatch),
-    "16x150 x16, + sparse + ColBERT (tokens/s)": Math.round(batchTokens / allBatch),
+    [`16x150 x${requests}, dense (tokens/s)`]: Math.round(batchTokens / denseBatch),
+    [`16x150 x${requests}, + sparse + ColBERT (tokens/s)`]: Math.round(batchTokens / allBatch),
     "rerank 1 x 100 x ~200 tokens (s)": +rerank.toFixed(2),
   };
 }
