@@ -37,7 +37,14 @@ cache="${BGE_M3_ARM64_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/bge-m3-server/arm64
 sysroot=/usr/aarch64-linux-gnu
 tests=("$@")
 if [ ${#tests[@]} -eq 0 ]; then
-  tests=(test/native-engine.test.ts test/reference-vectors.test.ts test/long-inputs.test.ts)
+  tests=(test/native-engine.test.ts test/long-inputs.test.ts)
+  # through the HTTP service: model validation loads node-llama-cpp's binary, which it first tries in a child
+  # Node, and an emulated process can start an arm64 program only where qemu is registered in binfmt_misc
+  if grep -qs '^enabled' /proc/sys/fs/binfmt_misc/qemu-aarch64; then
+    tests+=(test/reference-vectors.test.ts)
+  else
+    echo "[arm64] no qemu-aarch64 in binfmt_misc: test/reference-vectors.test.ts left out (it needs a child arm64 Node)"
+  fi
 fi
 
 started=$SECONDS
