@@ -125,6 +125,7 @@ logs="$cache/logs"
 mkdir -p "$logs"
 passed=0
 failed=0
+skipped=0
 for file in "${tests[@]}"; do
   step "$file under qemu (log: $logs/$(basename "$file").log)"
   t0=$SECONDS
@@ -132,14 +133,16 @@ for file in "${tests[@]}"; do
   "$qemu" "$node_arm64" --import tsx "$file" 2>&1 | tee "$logs/$(basename "$file").log" | grep -E '^(not )?ok [0-9]|^\s+not ok ' 
   code=${PIPESTATUS[0]}
   set -e
-  ok=$(grep -cE '^ok [0-9]' "$logs/$(basename "$file").log" || true)
+  ok=$(grep -E '^ok [0-9]' "$logs/$(basename "$file").log" | grep -cv '# SKIP' || true)
+  skip=$(grep -E '^ok [0-9]' "$logs/$(basename "$file").log" | grep -c '# SKIP' || true)
   notok=$(grep -cE '^not ok [0-9]' "$logs/$(basename "$file").log" || true)
   if [ "$code" -ne 0 ] && [ "$notok" -eq 0 ]; then notok=1; fi
   passed=$((passed + ok))
+  skipped=$((skipped + skip))
   failed=$((failed + notok))
-  echo "[arm64] $file: $ok passed, $notok failed, exit $code, $((SECONDS - t0)) s"
+  echo "[arm64] $file: $ok passed, $notok failed, $skip skipped, exit $code, $((SECONDS - t0)) s"
 done
 
 step "done"
-echo "arm64 ($(node -p "require('$addon/build-info.json').flavour"), QEMU_CPU=$QEMU_CPU): $passed passed, $failed failed (top-level tests)"
+echo "arm64 ($(node -p "require('$addon/build-info.json').flavour"), QEMU_CPU=$QEMU_CPU): $passed passed, $failed failed, $skipped skipped (top-level tests)"
 [ "$failed" -eq 0 ]
