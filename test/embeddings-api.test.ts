@@ -168,14 +168,10 @@ t.test("models, health and the gateway channel test", async (t) => {
   t.equal(missing.json().error.code, "model_not_found");
   const health = await server.app.inject({ method: "GET", url: "/health" });
   t.equal(health.statusCode, 200);
-  t.same(health.json(), {
-    status: "ok",
-    model: "bge-m3",
-    engine: server.service.engine,
-    device: "cpu",
-    outputs: ["dense"],
-    heads_unavailable: "M3_HEADS is none: the sparse and ColBERT heads are off",
-  });
+  const { heads_unavailable: headsUnavailable, ...rest } = health.json();
+  t.same(rest, { status: "ok", model: "bge-m3", engine: server.service.engine, device: "cpu", outputs: ["dense"] });
+  // test servers run without heads; ENGINE=node-llama-cpp says first that it could not run them anyway
+  t.match(headsUnavailable, /^(M3_HEADS is none: the sparse and ColBERT heads are off|the node-llama-cpp engine runs no heads)$/);
   const chat = await server.app.inject({ method: "POST", url: "/v1/chat/completions", payload: { messages: [] } });
   t.equal(chat.statusCode, 200);
   t.equal(chat.body, "");
