@@ -445,7 +445,9 @@ enum HeadOutput : uint8_t { kSparse = 1, kColbert = 2 };
 struct SequenceHeads {
     std::vector<uint32_t> sparseIds;  // ascending token ids, one each
     std::vector<float> sparseWeights;
-    std::vector<float> colbert;  // one vector per position after <s>: (length - 1) x colbertSize
+    // its ColBERT vectors, one per position after <s>: `colbertRows` rows of the call's packed vectors from `colbertRow`
+    size_t colbertRow = 0;
+    size_t colbertRows = 0;
 };
 
 // FlagEmbedding's sparse vector: per token id the largest weight over its positions, without <s>, </s>,
@@ -568,8 +570,9 @@ class EmbedWorker : public ModelCallWorker {
                 sparse.Set(s, env.Null());
             }
             if (outputs[s] & kColbert) {
-                auto vectors = Napi::Float32Array::New(env, h.colbert.size());
-                if (!h.colbert.empty()) std::memcpy(vectors.Data(), h.colbert.data(), h.colbert.size() * sizeof(float));
+                const size_t size = state->heads->colbertSize();
+                auto vectors = Napi::Float32Array::New(env, h.colbertRows * size);
+                if (h.colbertRows > 0) std::memcpy(vectors.Data(), colbertVectors.data() + h.colbertRow * size, h.colbertRows * size * sizeof(float));
                 colbert.Set(s, vectors);
             } else {
                 colbert.Set(s, env.Null());
@@ -597,26 +600,49 @@ class EmbedWorker : public ModelCallWorker {
 
     void runHeads(HiddenCapture & capture) {
         M3Heads & m3 = *state->heads;
+        const size_t width = capture.width;
+        const size_t colbertSize = m3.colbertSize();
         heads.resize(lengths.size());
+        // ColBERT as one product over every asking sequence's rows (each product starts ggml's thread pool
+        // once: per sequence, that cost more than the arithmetic on short batches); its rows packed here
+        // unless every captured sequence asks for it
+        std::vector<float> colbertRows;
         std::vector<float> weights;
         size_t row = 0;    // into capture.states
         size_t start = 0;  // into tokens
+        size_t colbertTotal = 0;
+        bool everyCapturedWantsColbert = true;
+        for (size_t s = 0; s < lengths.size(); s++) {
+            if (outputs[s] != 0 && lengths[s] > 1 && !(outputs[s] & kColbert)) everyCapturedWantsColbert = false;
+        }
         for (size_t s = 0; s < lengths.size(); s++) {
             const size_t n = lengths[s] - 1;
             if (outputs[s] != 0 && n > 0) {
-                const float * states = capture.states.data() + row * capture.width;
+                const float * states = capture.states.data() + row * width;
                 if (outputs[s] & kSparse) {
                     weights.resize(n);
                     m3.sparse(states, n, weights.data());
                     aggregateSparse(*state, tokens.data() + start + 1, weights.data(), n, heads[s]);
                 }
                 if (outputs[s] & kColbert) {
-                    heads[s].colbert.resize(n * m3.colbertSize());
-                    m3.colbert(states, n, heads[s].colbert.data());
+                    if (!everyCapturedWantsColbert) colbertRows.insert(colbertRows.end(), states, states + n * width);
+                    colbertTotal += n;
                 }
                 row += n;
             }
             start += lengths[s];
+        }
+        if (colbertTotal == 0) return;
+        const float * rows = everyCapturedWantsColbert ? capture.states.data() : colbertRows.data();
+        colbertVectors.resize(colbertTotal * colbertSize);
+        m3.colbert(rows, colbertTotal, colbertVectors.data());
+        size_t at = 0;  // into colbertVectors, in rows
+        for (size_t s = 0; s < lengths.size(); s++) {
+            const size_t n = lengths[s] - 1;
+            if (!(outputs[s] & kColbert) || n == 0) continue;
+            heads[s].colbertRow = at;
+            heads[s].colbertRows = n;
+            at += n;
         }
     }
 
@@ -625,6 +651,7 @@ class EmbedWorker : public ModelCallWorker {
     std::vector<uint8_t> outputs;
     std::vector<float> vectors;
     std::vector<SequenceHeads> heads;
+    std::vector<float> colbertVectors;  // every asking sequence's ColBERT vectors, packed in batch order
     Napi::ObjectReference cancelRef;
     const int32_t * cancel = nullptr;
 };
