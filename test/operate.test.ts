@@ -105,6 +105,11 @@ t.test("a stalled event loop is answered with 503 and Retry-After", async (t) =>
   t.equal(response.statusCode, 503);
   t.equal(response.headers["retry-after"], "1");
   t.equal(response.json().error.code, "server_overloaded");
+  // /health's 503 has a status too (its response schema requires one): readiness probes see "overloaded"
+  const health = await server.app.inject({ method: "GET", url: "/health" });
+  t.equal(health.statusCode, 503);
+  t.equal(health.headers["retry-after"], "1");
+  t.same({ status: health.json().status, code: health.json().error?.code }, { status: "overloaded", code: "server_overloaded" });
 });
 
 t.test("SIGTERM during a request: the request completes, the process exits 0", async (t) => {

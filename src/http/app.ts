@@ -6,7 +6,7 @@ import type { Metrics } from "../metrics/metrics.js";
 import type { ServiceState } from "../service/state.js";
 import { requireApiKey } from "./auth.js";
 import { errorHandlerPlugin } from "./error-handler.js";
-import { errors } from "./errors.js";
+import { sendEventLoopOverload } from "./serving.js";
 import { collectOpenApi, docsRoute } from "./openapi.js";
 import { requestLogPlugin } from "./request-log.js";
 import { clientErrorHandler, registerJsonParser } from "./wire.js";
@@ -45,10 +45,7 @@ export async function buildApp({ config, state, metrics, logger }: AppOptions): 
   await app.register(cors, { origin: config.corsOrigins === true ? "*" : [...config.corsOrigins] });
   await app.register(underPressure, {
     maxEventLoopDelay: config.maxEventLoopDelayMs,
-    pressureHandler: (_request, reply) => {
-      const apiError = errors.overloaded("The server is overloaded (event loop delay); retry shortly.", 1);
-      void reply.code(503).header("retry-after", "1").send(apiError.toBody());
-    },
+    pressureHandler: (_request, reply) => sendEventLoopOverload(reply),
   });
   await collectOpenApi(app);
   // While shutting down, a finished response ends its keep-alive connection, so close() can finish.

@@ -1,8 +1,9 @@
-import type { FastifyPluginAsync } from "fastify";
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
 import type { Config } from "../../config/load.js";
 import type { ServiceState } from "../../service/state.js";
 import { errors } from "../errors.js";
 import { ErrorSchema, HealthResponse } from "../schemas.js";
+import { sendEventLoopOverload } from "../serving.js";
 import { Type } from "@sinclair/typebox";
 
 export interface HealthRouteOptions {
@@ -12,7 +13,10 @@ export interface HealthRouteOptions {
 
 /** 200 once the model is loaded, 503 before (and while shutting down): what probes wait for. */
 export const healthRoute: FastifyPluginAsync<HealthRouteOptions> = async (app, { config, state }) => {
-  app.get("/health", { schema: { summary: "Readiness of the server", response: { 200: HealthResponse, 503: Type.Intersect([Type.Object({ status: Type.String() }), ErrorSchema]) } } }, async (_request, reply) => {
+  const schema = { summary: "Readiness of the server", response: { 200: HealthResponse, 503: Type.Intersect([Type.Object({ status: Type.String() }), ErrorSchema]) } };
+  // a lagging event loop: not ready for more traffic (readiness probes), and the 503 keeps this route's shape
+  const routeConfig = { pressureHandler: (_request: FastifyRequest, reply: FastifyReply) => sendEventLoopOverload(reply, { status: "overloaded" }) };
+  app.get("/health", { schema, config: routeConfig }, async (_request, reply) => {
     const service = state.current;
     if (!service) {
       const apiError = state.isStopping ? errors.shuttingDown() : errors.notReady();
