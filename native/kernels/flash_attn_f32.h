@@ -4,6 +4,8 @@
 // GGML_F32_VEC macros and ggml_v_expf (vec.h / simd-mappings.h), GGML_FA_TILE_Q/KV (common.h).
 #pragma once
 
+#include "neon_expf.h"
+
 #include <vector>
 
 // F32 tiled flash attention for prefill with F32 K/V (the no-KV-cache encoder path, where
@@ -34,31 +36,9 @@ namespace fa_f32 {
 #define FA_VEC_FMA(a, b, c)   vfmaq_f32(a, b, c) // a + b*c, as GGML_F32_VEC_FMA
 #define FA_VEC_MUL(a, b)      vmulq_f32(a, b)
 #define FA_VEC_ADD(a, b)      vaddq_f32(a, b)
-#define FA_VEC_EXP(x)         fa_f32::v_expf_neon(x)
+#define FA_VEC_MAX(a, b)      vmaxq_f32(a, b)
+#define FA_VEC_EXP(x)         bge_m3_v_expf_neon(x)
 
-// ggml's NEON ggml_v_expf (ggml-cpu/vec.h, there only when SVE is off): max error 1.45358 + 0.5 ulp
-static inline float32x4_t v_expf_neon(float32x4_t x) {
-    const float32x4_t r = vdupq_n_f32(0x1.8p23f);
-    const float32x4_t z = vfmaq_f32(r, x, vdupq_n_f32(0x1.715476p+0f));
-    const float32x4_t n = vsubq_f32(z, r);
-    const float32x4_t b = vfmsq_f32(vfmsq_f32(x, n, vdupq_n_f32(0x1.62e4p-1f)), n,
-                                    vdupq_n_f32(0x1.7f7d1cp-20f));
-    const uint32x4_t e = vshlq_n_u32(vreinterpretq_u32_f32(z), 23);
-    const float32x4_t k = vreinterpretq_f32_u32(vaddq_u32(e, vreinterpretq_u32_f32(vdupq_n_f32(1))));
-    const uint32x4_t c = vcagtq_f32(n, vdupq_n_f32(126));
-    const float32x4_t u = vmulq_f32(b, b);
-    const float32x4_t j = vfmaq_f32(
-        vmulq_f32(vdupq_n_f32(0x1.ffffecp-1f), b),
-        vfmaq_f32(vfmaq_f32(vdupq_n_f32(0x1.fffdb6p-2f), vdupq_n_f32(0x1.555e66p-3f), b),
-                  vfmaq_f32(vdupq_n_f32(0x1.573e2ep-5f), vdupq_n_f32(0x1.0e4020p-7f), b), u), u);
-    if (!vpaddd_u64(vreinterpretq_u64_u32(c)))
-        return vfmaq_f32(k, j, k);
-    const uint32x4_t d = vandq_u32(vclezq_f32(n), vdupq_n_u32(0x82000000));
-    const float32x4_t s1 = vreinterpretq_f32_u32(vaddq_u32(d, vdupq_n_u32(0x7f000000)));
-    const float32x4_t s2 = vreinterpretq_f32_u32(vsubq_u32(e, d));
-    return vbslq_f32(vcagtq_f32(n, vdupq_n_f32(192)), vmulq_f32(s1, s1),
-                     vbslq_f32(c, vmulq_f32(vfmaq_f32(s2, s2, j), s1), vfmaq_f32(k, k, j)));
-}
 #else
 #define FA_VEC                GGML_F32_VEC
 #define FA_EPR                GGML_F32_EPR
@@ -70,6 +50,15 @@ static inline float32x4_t v_expf_neon(float32x4_t x) {
 #define FA_VEC_MUL(a, b)      GGML_F32_VEC_MUL(a, b)
 #define FA_VEC_ADD(a, b)      GGML_F32_VEC_ADD(a, b)
 #define FA_VEC_EXP(x)         ggml_v_expf(x)
+#if defined(__AVX512F__)
+#define FA_VEC_MAX(a, b)      _mm512_max_ps(a, b)
+#elif defined(__AVX__)
+#define FA_VEC_MAX(a, b)      _mm256_max_ps(a, b)
+#elif defined(__SSE2__)
+#define FA_VEC_MAX(a, b)      _mm_max_ps(a, b)
+#elif defined(__ARM_NEON) && defined(__aarch64__)
+#define FA_VEC_MAX(a, b)      vmaxq_f32(a, b)
+#endif
 #endif
 
 static constexpr int EPR = FA_EPR;
@@ -97,11 +86,12 @@ static constexpr int KT = 64;       // keys per tile
 #define FA_F32_PIN(x)
 #endif
 
-// C[M x QT] (+)= sum_k A(i, k) * B[k][0..QT), A(i, k) = A[i*ars + k*aks]
-template <int M, bool ACC>
+// C[M x QT] (+)= sum_k A(i, k) * B[k][0..QT), A(i, k) = A[i*ars + k*aks]; with MAX, also
+// mx[0..QT) = max(mx, max_i C[i]) (the softmax's running maximum, taken while C is still in registers)
+template <int M, bool ACC, bool MAX = false>
 static inline void ukernel(float * GGML_RESTRICT C, int64_t ldc,
                            const float * GGML_RESTRICT A, int64_t ars, int64_t aks,
-                           const float * GGML_RESTRICT B, int64_t ldb, int64_t K) {
+                           const float * GGML_RESTRICT B, int64_t ldb, int64_t K, float * GGML_RESTRICT mx = nullptr) {
     FA_VEC acc[M][RN];
     for (int i = 0; i < M; i++) {
         for (int r = 0; r < RN; r++) {
@@ -126,26 +116,35 @@ static inline void ukernel(float * GGML_RESTRICT C, int64_t ldc,
             FA_VEC_STORE(C + i*ldc + r*EPR, acc[i][r]);
         }
     }
+    if constexpr (MAX) {
+        for (int r = 0; r < RN; r++) {
+            FA_VEC m = FA_VEC_LOAD(mx + r*EPR);
+            for (int i = 0; i < M; i++) {
+                m = FA_VEC_MAX(m, acc[i][r]);
+            }
+            FA_VEC_STORE(mx + r*EPR, m);
+        }
+    }
 }
 
-template <bool ACC>
+template <bool ACC, bool MAX = false>
 static void gemm_rows(int64_t M, float * C, int64_t ldc, const float * A, int64_t ars, int64_t aks,
-                      const float * B, int64_t ldb, int64_t K) {
+                      const float * B, int64_t ldb, int64_t K, float * mx = nullptr) {
     int64_t i = 0;
     for (; i + RM <= M; i += RM) {
-        ukernel<RM, ACC>(C + i*ldc, ldc, A + i*ars, ars, aks, B, ldb, K);
+        ukernel<RM, ACC, MAX>(C + i*ldc, ldc, A + i*ars, ars, aks, B, ldb, K, mx);
     }
     // the rest (a 64-key tile leaves 4 rows when RM is 6) in as few calls as possible
     if (RM > 4 && i + 4 <= M) {
-        ukernel<4, ACC>(C + i*ldc, ldc, A + i*ars, ars, aks, B, ldb, K);
+        ukernel<4, ACC, MAX>(C + i*ldc, ldc, A + i*ars, ars, aks, B, ldb, K, mx);
         i += 4;
     }
     if (RM > 2 && i + 2 <= M) {
-        ukernel<2, ACC>(C + i*ldc, ldc, A + i*ars, ars, aks, B, ldb, K);
+        ukernel<2, ACC, MAX>(C + i*ldc, ldc, A + i*ars, ars, aks, B, ldb, K, mx);
         i += 2;
     }
     for (; i < M; i++) {
-        ukernel<1, ACC>(C + i*ldc, ldc, A + i*ars, ars, aks, B, ldb, K);
+        ukernel<1, ACC, MAX>(C + i*ldc, ldc, A + i*ars, ars, aks, B, ldb, K, mx);
     }
 }
 
@@ -307,28 +306,34 @@ static void ggml_compute_forward_flash_attn_ext_f32_tiled(const ggml_compute_par
                 }
             }
 
-            // S[j][i] = K_j . (scale Q_i)
-            gemm_rows<false>(kt, S, QT, (const float *) (k_head + k0*nbk1), ldk, 1, Qt, QT, DK);
-
-            if (cls == MASK_MIXED) {
-                for (int64_t i = 0; i < tr; i++) {
-                    const ggml_fp16_t * mp = (const ggml_fp16_t *) ((const char *) mask->data + (q0 + i)*mask->nb[1]) + k0;
-                    for (int64_t j = 0; j < kt; j++) {
-                        S[j*QT + i] += GGML_CPU_FP16_TO_FP32(mp[j]);
+            // S[j][i] = K_j . (scale Q_i), and Mu[i] = max_j S[j][i] where the vectors can take it on the way
+            for (int64_t i = 0; i < QT; i++) {
+                Mu[i] = -INFINITY;
+            }
+#if defined(FA_VEC_MAX)
+            if (cls != MASK_MIXED) {
+                gemm_rows<false, true>(kt, S, QT, (const float *) (k_head + k0*nbk1), ldk, 1, Qt, QT, DK, Mu);
+            } else
+#endif
+            {
+                gemm_rows<false>(kt, S, QT, (const float *) (k_head + k0*nbk1), ldk, 1, Qt, QT, DK);
+                if (cls == MASK_MIXED) {
+                    for (int64_t i = 0; i < tr; i++) {
+                        const ggml_fp16_t * mp = (const ggml_fp16_t *) ((const char *) mask->data + (q0 + i)*mask->nb[1]) + k0;
+                        for (int64_t j = 0; j < kt; j++) {
+                            S[j*QT + i] += GGML_CPU_FP16_TO_FP32(mp[j]);
+                        }
+                    }
+                }
+                for (int64_t j = 0; j < kt; j++) {
+                    const float * s = S + j*QT;
+                    for (int64_t i = 0; i < QT; i++) {
+                        Mu[i] = s[i] > Mu[i] ? s[i] : Mu[i];
                     }
                 }
             }
 
             // online softmax, one lane per query
-            for (int64_t i = 0; i < QT; i++) {
-                Mu[i] = S[i];
-            }
-            for (int64_t j = 1; j < kt; j++) {
-                const float * s = S + j*QT;
-                for (int64_t i = 0; i < QT; i++) {
-                    Mu[i] = s[i] > Mu[i] ? s[i] : Mu[i];
-                }
-            }
             for (int64_t i = 0; i < QT; i++) {
                 const float m_new = Mu[i] > Mx[i] ? Mu[i] : Mx[i];
                 const float m_use = m_new == -INFINITY ? 0.0f : m_new; // a query with every key masked so far
