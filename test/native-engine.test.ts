@@ -7,7 +7,7 @@ import { nativeAddonOrSkip } from "./helpers/native.js";
 import type { NativeAddon, NativeError } from "../src/engine/native/addon-types.js";
 import { loadNativeEmbedder } from "../src/engine/native/native-embedder.js";
 import type { Embedder } from "../src/engine/types.js";
-import { TINY, TINY_K, testModel } from "./helpers/models.js";
+import { TINY, TINY_HEAD64, TINY_K, testModel } from "./helpers/models.js";
 import { GGML_Q4_K, GgufReader } from "./helpers/gguf-reader.js";
 import { cosine, loadReferenceModel, referenceEmbed, referenceEmbedding } from "./helpers/reference.js";
 
@@ -121,6 +121,29 @@ if (addon) {
       const reference = referenceEmbed(modelPath, Array.from(tokens[i]));
       const c = cosine(row(vectors, i, dim), reference);
       t.ok(c >= 0.9999, `sequence ${i}: cosine ${c}`);
+    }
+  });
+
+  // With F32 weights nothing but F32 rounding is left, once the FFN's GELU is the F32 formula (patch 0010,
+  // native/kernels/gelu_f32.h, on x86 and aarch64) rather than ggml's F16 table: 1 - cosine was 2-3e-8 here
+  // with the table, 2-3e-14 without. Head size 64, so attention takes our F32 kernel on every ISA.
+  t.test("an F32 model's vectors are F32-exact: the GELU is not ggml's F16 table", async (t) => {
+    if (!["x64", "arm64"].includes(process.arch)) {
+      t.plan(0, `patch 0010's vector GELU is x86 and aarch64 only, this is ${process.arch}`);
+      return;
+    }
+    const head64Path = await testModel(TINY_HEAD64);
+    const head64 = await loadSmallEngine(head64Path);
+    try {
+      const tokens = await head64.tokenize(TEXTS.slice(0, 4));
+      const dim = head64.info.dimensions;
+      const vectors = await head64.embedBatch(tokens);
+      for (let i = 0; i < tokens.length; i++) {
+        const gap = 1 - cosine(row(vectors, i, dim), referenceEmbed(head64Path, Array.from(tokens[i])));
+        t.ok(gap <= 1e-10, `sequence ${i} (${tokens[i].length} tokens): 1 - cosine ${gap.toExponential(2)}`);
+      }
+    } finally {
+      await head64.dispose();
     }
   });
 
