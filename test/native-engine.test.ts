@@ -152,8 +152,9 @@ if (addon) {
   // elsewhere. Against the reference on the file's own dequantised weights only the activations' 8-bit
   // rounding is left (node-llama-cpp measured 0.99993..0.99998 on these files); a wrong scale, group or
   // zero point costs far more. The kernels take a batch's tokens 4 rows at a time and the rest one row
-  // at a time: the 3-token input alone takes the one-row path; the 1,500-token one spans several of the
-  // kernels' L2-sized groups of rows (768 rows of 256 activations).
+  // at a time: the batch of 350 tokens ends with 2 such rows, the 3-, 6- and 5-token inputs alone with 3,
+  // 2 and 1; the 1,500-token one spans several of the kernels' L2-sized groups of rows (768 rows of 256
+  // activations).
   const int8Kernel = /BGE_M3_INT8 = ([\w-]+)/.exec(native.systemInfo())?.[1];
   // x86 flags of an x86 process only: an arm64 one under qemu-user (scripts/check-arm64.sh) reads the host's cpuinfo
   const x86 = process.arch === "x64" || process.arch === "ia32";
@@ -175,11 +176,14 @@ if (addon) {
           seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
           return 5 + (seed >>> 8) % (nVocab - 6);
         }), eosToken]);
-        const batch = [ids(2), ids(5), ids(40), ids(301)];
-        const alone = ids(3);
+        const batch = [ids(2), ids(5), ids(40), ids(303)];
+        const alone = [ids(3), ids(6), ids(5)];
         const long = ids(1500);
         const vectors = await quantEngine.embedBatch(batch);
-        const single = await quantEngine.embedBatch([alone]);
+        const singles = [];
+        for (const tokens of alone) {
+          singles.push(await quantEngine.embedBatch([tokens]));
+        }
         const longVector = await quantEngine.embedBatch([long]);
         const model = loadReferenceModel(quantPath);
         try {
@@ -188,7 +192,7 @@ if (addon) {
             t.ok(c >= 0.9995, `${label} (${tokens.length} tokens): cosine ${c}`);
           };
           batch.forEach((tokens, i) => check(`batch row ${i}`, row(vectors, i, dimensions), tokens));
-          check("alone", single, alone);
+          alone.forEach((tokens, i) => check("alone", singles[i], tokens));
           check("long", longVector, long);
         } finally {
           model.close();
@@ -391,7 +395,10 @@ if (addon) {
       setTimeout(() => Atomics.store(cancel, 0, 1), 50);
       await t.rejects(running, { code: "ERR_CANCELLED" });
       const cancelledMs = performance.now() - started;
-      t.ok(cancelledMs < fullMs / 2, `cancelled after ${cancelledMs.toFixed(0)} ms; the whole input takes ${fullMs.toFixed(0)} ms`);
+      // the flag is read between graph nodes, and one layer's attention over 8,190 tokens is ~39% of this
+      // 2-layer model's time (`npm run profile`): a cancel at 50 ms ends after that node, at 35-50% of the
+      // whole input's time here
+      t.ok(cancelledMs < fullMs * 0.75, `cancelled after ${cancelledMs.toFixed(0)} ms; the whole input takes ${fullMs.toFixed(0)} ms`);
       t.same(Array.from(await model.embed([short])), Array.from(before), "the next call's vector is the one before the cancel");
 
       await t.rejects(model.embed([short], Int32Array.of(1)), { code: "ERR_CANCELLED" }, "cancelled before it started");
