@@ -180,7 +180,7 @@ if (addon) {
         const alone = [ids(3), ids(6), ids(5)];
         const long = ids(1500);
         const vectors = await quantEngine.embedBatch(batch);
-        const singles = [];
+        const singles: Float32Array[] = [];
         for (const tokens of alone) {
           singles.push(await quantEngine.embedBatch([tokens]));
         }
