@@ -33,10 +33,14 @@ namespace isa = avx2;
 #ifdef BGE_M3_INT8_GEMM
 namespace bge_m3 {
 
-// Q8_0 as the chosen kernel wants its bytes (see kQ8_0ZeroPoint there)
+// Q8_0 as the chosen kernel wants its bytes (see kQ8_0ZeroPoint there), Q6_K with the scales it wants
 using q8_0_weights = q8_0_weights_zp<isa::kQ8_0ZeroPoint>;
 inline void repack_q8_0(const block_q8_0 * const * rows, block_q8_0x16 * out) {
     repack_q8_0_block<isa::kQ8_0ZeroPoint>(rows, out);
+}
+using q6_K_weights = isa::q6_K_weights;
+inline void repack_q6_K_block(const block_q6_K * const * rows, q6_K_weights::block * out) {
+    q6_K_weights::repack(rows, out);
 }
 
 // Where activation row r's 4 bytes of group g (k / 4 within a 32-value block) and its scale are.
@@ -60,17 +64,33 @@ struct q8_0_rows1 {  // one plain block_q8_0 row
 constexpr size_t kPanelBytes    = 128 * 1024;
 constexpr size_t kRowGroupBytes = 192 * 1024;
 
-// Sum of each activation row over each span of W::span values: [span][row].
+// Activation sums of each row: [k / kSumK<W>][row]. Over each span of W::span values; for integer scales,
+// minus the sums of the two 16-value spans of each 32-value activation block, as the two int16 halves of
+// one int32 (low: the first span), the operand of one VPMADDWD with the spans' scales.
+template <typename W> constexpr int kSumK = W::int16_scales ? QK8_0 : W::span;
+
+template <typename ROWS> static int32_t activation_sum(const typename ROWS::block * a, int r, int k, int len) {
+    int32_t sum = 0;
+    for (int g = 0; g < len / kGroupK; g++) {
+        const int8_t * q = ROWS::group(a[k / QK8_0], r, (k % QK8_0) / kGroupK + g);
+        sum += q[0] + q[1] + q[2] + q[3];
+    }
+    return sum;
+}
+
 template <typename W, typename ROWS>
 static void activation_sums(int n, const typename ROWS::block * a, int32_t * asum) {
-    for (int k = 0; k < n; k += W::span) {
+    for (int k = 0; k < n; k += kSumK<W>) {
         for (int r = 0; r < ROWS::rows; r++) {
-            int32_t sum = 0;
-            for (int g = 0; g < W::span / kGroupK; g++) {
-                const int8_t * q = ROWS::group(a[k / QK8_0], r, (k % QK8_0) / kGroupK + g);
-                sum += q[0] + q[1] + q[2] + q[3];
+            int32_t & out = asum[(k / kSumK<W>) * ROWS::rows + r];
+            if constexpr (W::int16_scales) {
+                static_assert(2 * W::span == QK8_0, "two scale spans per activation block");
+                const uint32_t lo = (uint16_t) -activation_sum<ROWS>(a, r, k, W::span);  // |sum| <= 16 x 127
+                const uint32_t hi = (uint16_t) -activation_sum<ROWS>(a, r, k + W::span, W::span);
+                out               = (int32_t) (lo | hi << 16);
+            } else {
+                out = activation_sum<ROWS>(a, r, k, W::span);
             }
-            asum[(k / W::span) * ROWS::rows + r] = sum;
         }
     }
 }
@@ -90,19 +110,19 @@ static void gemm(int n, float * GGML_RESTRICT s, size_t bs, const void * GGML_RE
     const size_t  row_bytes = (size_t) nb * sizeof(typename ROWS::block);
     const int     panel     = (int) std::max<size_t>(1, kPanelBytes / col_bytes);
     const int     group     = (int) std::max<size_t>(1, kRowGroupBytes / row_bytes);
-    const size_t  spans     = (size_t) (n / W::span) * M;  // activation sums of one row block
-    std::vector<int32_t> asum(isa::kNeedsSums<W> ? spans * std::min(group, ny) : 0);
+    const size_t  sums      = (size_t) (n / kSumK<W>) * M;  // activation sums of one row block
+    std::vector<int32_t> asum(isa::kNeedsSums<W> ? sums * std::min(group, ny) : 0);
     for (int y0 = 0; y0 < ny; y0 += group) {
         const int y1 = std::min(ny, y0 + group);
         if constexpr (isa::kNeedsSums<W>) {
             for (int y = y0; y < y1; y++) {
-                activation_sums<W, ROWS>(n, a + (size_t) y * nb, asum.data() + (y - y0) * spans);
+                activation_sums<W, ROWS>(n, a + (size_t) y * nb, asum.data() + (y - y0) * sums);
             }
         }
         for (int x0 = 0; x0 < nx; x0 += panel) {
             const int x1 = std::min(nx, x0 + panel);
             for (int y = y0; y < y1; y++) {
-                isa::column_blocks<W, ROWS>(nbw, w, x0, x1, a + (size_t) y * nb, asum.data() + (y - y0) * spans,
+                isa::column_blocks<W, ROWS>(nbw, w, x0, x1, a + (size_t) y * nb, asum.data() + (y - y0) * sums,
                                             s + (size_t) y * M * bs, bs);
             }
         }

@@ -8,8 +8,15 @@
 // stored as q and the activation's sign moved onto it (VPSIGNB), |a| being the unsigned operand: a pair is
 // then at most 2 x 127 x 127 (ggml's quantisers never write -128).
 //
-// The tile: 1 or 4 activation rows x 8 output columns (half a 16-row block), int32 sums per scale span,
-// then scaled into F32 accumulators: 4 + 4 ymm for sums and accumulators, within AVX2's 16.
+// Q6_K keeps its 8-bit scales as integers (q6_K_i16_weights): VPMADDWD widens each pair of groups with
+// the span's scale instead of 1, so a 32-value activation block (two spans) ends in one int32 sum per
+// column and one float update, not two, and the zero point is one more VPMADDWD (the spans' scales x 32
+// against minus their activation sums). A pair of groups is at most 4 x 63 x 127 = 32,004 per int16
+// lane, and a block's int32 sum at most 8 x 128 x 32,004 + 2 x 4,096 x 2,032: no overflow.
+//
+// The tile: 1 or 4 activation rows x 8 output columns (half a 16-row block), int32 sums per scale span
+// (per activation block for integer scales), then scaled into F32 accumulators: 4 + 4 ymm for sums and
+// accumulators, within AVX2's 16.
 #pragma once
 
 #include <immintrin.h>
@@ -22,6 +29,7 @@ namespace bge_m3::avx2 {
 
 // Q8_0's q + 128 is too large for VPMADDUBSW's int16 pairs: stored as q, multiplied with the sign trick
 constexpr int kQ8_0ZeroPoint = 0;
+using q6_K_weights           = q6_K_i16_weights;
 template <typename W> constexpr bool kSignedWeights = W::is_signed;
 template <typename W> constexpr int  kZeroPoint     = W::zero_point;
 // activation sums per span are needed for a zero point or a min
@@ -113,6 +121,52 @@ static inline void tile(int b0, int b1, bool accumulate, const typename W::block
     }
 }
 
+// tile() for layouts with integer scales (Q6_K), one 32-value activation block at a time
+template <typename W, typename ROWS>
+static inline void tile_int16_scales(int b0, int b1, bool accumulate, const typename W::block * w, int half,
+                                     const typename ROWS::block * a, const int32_t * asum, float * s, size_t bs) {
+    constexpr int M      = ROWS::rows;
+    constexpr int blocks = W::k_per_block / QK8_0;  // activation blocks per weight block
+    constexpr int groups = QK8_0 / kGroupK;         // groups per activation block
+    static_assert(W::span * 2 == QK8_0 && kInt16Groups<W> == 2, "two spans per activation block, two groups per int16 sum");
+    __m256 acc[M];
+    for (int r = 0; r < M; r++) {
+        acc[r] = accumulate ? _mm256_loadu_ps(s + r * bs) : _mm256_setzero_ps();
+    }
+    for (int b = b0; b < b1; b++) {
+        const __m256 wd = _mm256_loadu_ps(w[b].d + half * 8);
+        for (int j = 0; j < blocks; j++) {
+            const int     ab  = b * blocks + j;
+            const __m256i sc0 = _mm256_loadu_si256((const __m256i *) (W::int_scales(w[b], 2 * j) + half * 16));
+            const __m256i sc1 = _mm256_loadu_si256((const __m256i *) (W::int_scales(w[b], 2 * j + 1) + half * 16));
+            // per column: 32 x the first span's scale, 32 x the second's, against -asum of each
+            const __m256i zp  = _mm256_slli_epi16(_mm256_blend_epi16(sc0, sc1, 0xAA), 5);
+            __m256i       isum[M];
+            for (int r = 0; r < M; r++) {
+                isum[r] = _mm256_madd_epi16(zp, _mm256_set1_epi32(asum[ab * M + r]));
+            }
+#pragma GCC unroll 4
+            for (int g = 0; g < groups; g += 2) {
+                const __m256i w0 = load_group<W>(w[b], j * groups + g, half);
+                const __m256i w1 = load_group<W>(w[b], j * groups + g + 1, half);
+                const __m256i sc = g < groups / 2 ? sc0 : sc1;
+                for (int r = 0; r < M; r++) {
+                    const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(w0, broadcast4(ROWS::group(a[ab], r, g))),
+                                                       _mm256_maddubs_epi16(w1, broadcast4(ROWS::group(a[ab], r, g + 1))));
+                    isum[r]         = _mm256_add_epi32(isum[r], _mm256_madd_epi16(p, sc));
+                }
+            }
+            for (int r = 0; r < M; r++) {
+                const __m256 da = _mm256_set1_ps(ROWS::scale(a[ab], r));
+                acc[r]          = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[r]), _mm256_mul_ps(wd, da), acc[r]);
+            }
+        }
+    }
+    for (int r = 0; r < M; r++) {
+        _mm256_storeu_ps(s + r * bs, acc[r]);
+    }
+}
+
 // K is taken in chunks of this many values, so that a tile's weights (8 rows x 1,024 bytes for Q8_0) and
 // the block of activation rows (4 x 1,024 bytes) fit L1 (32 KB on Zen 3) together, rather than streaming
 // from L2 for the 4,096-wide inputs of ffn_down.
@@ -127,7 +181,11 @@ static void column_blocks(int nbw, const typename W::block * w, int x0, int x1, 
         const int b1 = std::min(nbw, b0 + chunk);
         for (int x = x0; x < x1; x++) {
             for (int half = 0; half < 2; half++) {
-                tile<W, ROWS>(b0, b1, b0 > 0, w + (size_t) x * nbw, half, a, asum, s + x * kBlockRows + half * 8, bs);
+                if constexpr (W::int16_scales) {
+                    tile_int16_scales<W, ROWS>(b0, b1, b0 > 0, w + (size_t) x * nbw, half, a, asum, s + x * kBlockRows + half * 8, bs);
+                } else {
+                    tile<W, ROWS>(b0, b1, b0 > 0, w + (size_t) x * nbw, half, a, asum, s + x * kBlockRows + half * 8, bs);
+                }
             }
         }
     }

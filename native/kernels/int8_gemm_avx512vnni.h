@@ -16,6 +16,8 @@ namespace bge_m3::avx512vnni {
 
 // VPDPBUSD's weight operand is unsigned: Q8_0 is stored as q + 128
 constexpr int kQ8_0ZeroPoint = 128;
+// Q6_K's scales as F32 per span: VPDPBUSD's int32 sums need no integer scaling
+using q6_K_weights = q6_K_f32_weights;
 template <typename W> constexpr int  kZeroPoint = W::zero_point;
 template <typename W> constexpr bool kNeedsSums = kZeroPoint<W> != 0 || W::has_min;
 

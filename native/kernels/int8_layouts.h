@@ -9,8 +9,10 @@
 // Every weight is stored as an exact byte u with w = s * (u - zero_point) - m:
 // - Q8_0: q + zero point, its F16 block scale (zero point 128 for kernels that multiply unsigned weight
 //   bytes, 0, i.e. q as a signed byte, for those that move the activation's sign onto the weight);
-// - Q6_K: its raw 6-bit value (zero point 32), d * scale as F32 per 16 values (one byte per weight, so
-//   the repacked tensor is 1.52x the file's: see repacked_row_size in the patch);
+// - Q6_K: its raw 6-bit value (zero point 32), one byte per weight, with its scales in one of two forms,
+//   as the kernel wants them: d * scale as F32 per 16 values (q6_K_f32_weights, 1.52x the file's bytes:
+//   see repacked_row_size in the patch), or the 8-bit scale per 16 values as int16 and d per 256 as F32
+//   (q6_K_i16_weights, 1.54x), for kernels that multiply the scale in integers;
 // - Q4_K: its 4-bit value, two groups per byte (even group in the low nibble), d * scale and
 //   dmin * min as F32 per 32 values (1.33x the file's).
 #pragma once
@@ -32,6 +34,11 @@ struct block_q6_Kx16 {
     float   d[QK_K / 16][kBlockRows];  // [span of 16 k][row]
     uint8_t qs[QK_K * kBlockRows];     // [k / 4][row][k % 4]
 };
+struct block_q6_Kx16_i16 {
+    float   d[kBlockRows];                  // [row]: the block's F16 d
+    int16_t sc[QK_K / 16][kBlockRows][2];   // [span of 16 k][row], twice: once per int16 lane a row gets from VPMADDUBSW
+    uint8_t qs[QK_K * kBlockRows];          // [k / 4][row][k % 4]
+};
 struct block_q4_Kx16 {
     float   d[QK_K / 32][kBlockRows];  // [span of 32 k][row]
     float   m[QK_K / 32][kBlockRows];
@@ -40,7 +47,8 @@ struct block_q4_Kx16 {
 
 // What a kernel needs to know of a layout: k per block, k per scale (span), the zero point, the
 // largest stored value (which decides how many products fit in int16 on AVX2), whether a min is
-// subtracted, and where group g's bytes and span j's scales are.
+// subtracted, whether the scales are integers (int16_scales: one F32 d per row and block besides), where
+// group g's bytes and span j's scales are, and how a block is made from 16 of ggml's.
 template <int ZERO_POINT> struct q8_0_weights_zp {
     using block                       = block_q8_0x16;
     static constexpr int  k_per_block = QK8_0;
@@ -51,24 +59,32 @@ template <int ZERO_POINT> struct q8_0_weights_zp {
     static constexpr bool has_min     = false;
     static constexpr bool nibbles     = false;
     static constexpr bool f16_scales  = true;
+    static constexpr bool int16_scales = false;
     static const uint8_t * group(const block & b, int g) { return b.qs + g * kGroupBytes; }
     static const void *    scales(const block & b, int) { return b.d; }
     static const float *   mins(const block &, int) { return nullptr; }
 };
-struct q6_K_weights {
-    using block                       = block_q6_Kx16;
-    static constexpr int  k_per_block = QK_K;
-    static constexpr int  span        = 16;
-    static constexpr int  zero_point  = 32;
-    static constexpr bool is_signed   = false;
-    static constexpr int  max_u       = 63;
-    static constexpr bool has_min     = false;
-    static constexpr bool nibbles     = false;
-    static constexpr bool f16_scales  = false;
+inline void repack_q6_K_f32_scales(const block_q6_K * const * rows, block_q6_Kx16 * out);
+inline void repack_q6_K_i16_scales(const block_q6_K * const * rows, block_q6_Kx16_i16 * out);
+template <typename BLOCK, void (*PACK)(const block_q6_K * const *, BLOCK *), bool INT16_SCALES> struct q6_K_weights_as {
+    using block                        = BLOCK;
+    static constexpr int  k_per_block  = QK_K;
+    static constexpr int  span         = 16;
+    static constexpr int  zero_point   = 32;
+    static constexpr bool is_signed    = false;
+    static constexpr int  max_u        = 63;
+    static constexpr bool has_min      = false;
+    static constexpr bool nibbles      = false;
+    static constexpr bool f16_scales   = false;
+    static constexpr bool int16_scales = INT16_SCALES;
     static const uint8_t * group(const block & b, int g) { return b.qs + g * kGroupBytes; }
-    static const void *    scales(const block & b, int j) { return b.d[j]; }
+    static const void *    scales(const block & b, int j) { return b.d[j]; }  // F32 form only
+    static const int16_t * int_scales(const block & b, int j) { return b.sc[j][0]; }  // int16 form only
     static const float *   mins(const block &, int) { return nullptr; }
+    static void            repack(const block_q6_K * const * rows, block * out) { PACK(rows, out); }
 };
+using q6_K_f32_weights = q6_K_weights_as<block_q6_Kx16, repack_q6_K_f32_scales, false>;
+using q6_K_i16_weights = q6_K_weights_as<block_q6_Kx16_i16, repack_q6_K_i16_scales, true>;
 struct q4_K_weights {
     using block                       = block_q4_Kx16;
     static constexpr int  k_per_block = QK_K;
@@ -79,6 +95,7 @@ struct q4_K_weights {
     static constexpr bool has_min     = true;
     static constexpr bool nibbles     = true;  // group g is (byte >> 4 * (g % 2)) & 15 of group(b, g)
     static constexpr bool f16_scales  = false;
+    static constexpr bool int16_scales = false;
     static const uint8_t * group(const block & b, int g) { return b.qs + (g / 2) * kGroupBytes; }
     static const void *    scales(const block & b, int j) { return b.d[j]; }
     static const float *   mins(const block & b, int j) { return b.m[j]; }
@@ -93,22 +110,37 @@ template <int ZERO_POINT> void repack_q8_0_block(const block_q8_0 * const * rows
     }
 }
 
-inline void repack_q6_K_block(const block_q6_K * const * rows, block_q6_Kx16 * out) {
+// Row c's 6-bit values into qs: dequantize_row_q6_K's bit layout, 128-value halves of four 32-value quarters.
+inline void repack_q6_K_values(const block_q6_K & in, int c, uint8_t * qs) {
+    for (int k = 0; k < QK_K; k++) {
+        const int       half = k / 128, quarter = (k % 128) / 32, l = k % 32;
+        const uint8_t * ql   = in.ql + half * 64 + (quarter & 1) * 32;
+        const uint8_t * qh   = in.qh + half * 32;
+        const uint8_t   lo   = (quarter < 2 ? ql[l] & 0xF : ql[l] >> 4);
+        const uint8_t   hi   = (qh[l] >> (2 * quarter)) & 3;
+        qs[(k / 4) * kGroupBytes + c * 4 + k % 4] = lo | (hi << 4);
+    }
+}
+
+inline void repack_q6_K_f32_scales(const block_q6_K * const * rows, block_q6_Kx16 * out) {
     for (int c = 0; c < kBlockRows; c++) {
         const block_q6_K & in = *rows[c];
         const float        d  = GGML_FP16_TO_FP32(in.d);
         for (int j = 0; j < QK_K / 16; j++) {
             out->d[j][c] = d * in.scales[j];
         }
-        // dequantize_row_q6_K's bit layout: 128-value halves, each of four 32-value quarters
-        for (int k = 0; k < QK_K; k++) {
-            const int       half = k / 128, quarter = (k % 128) / 32, l = k % 32;
-            const uint8_t * ql   = in.ql + half * 64 + (quarter & 1) * 32;
-            const uint8_t * qh   = in.qh + half * 32;
-            const uint8_t   lo   = (quarter < 2 ? ql[l] & 0xF : ql[l] >> 4);
-            const uint8_t   hi   = (qh[l] >> (2 * quarter)) & 3;
-            out->qs[(k / 4) * kGroupBytes + c * 4 + k % 4] = lo | (hi << 4);
+        repack_q6_K_values(in, c, out->qs);
+    }
+}
+
+inline void repack_q6_K_i16_scales(const block_q6_K * const * rows, block_q6_Kx16_i16 * out) {
+    for (int c = 0; c < kBlockRows; c++) {
+        const block_q6_K & in = *rows[c];
+        out->d[c]             = GGML_FP16_TO_FP32(in.d);
+        for (int j = 0; j < QK_K / 16; j++) {
+            out->sc[j][c][0] = out->sc[j][c][1] = in.scales[j];
         }
+        repack_q6_K_values(in, c, out->qs);
     }
 }
 
