@@ -7,8 +7,11 @@
 // Why: on x86 ggml has no repacked kernel for Q8_0 (tinyBLAS multiplies it at a fraction of the int8
 // rate), Q6_K goes through row-by-row dot products, and its Q4_K repack widens every product to int32.
 //
-// Activations come as ggml quantises them for the repack path: Q8_0 blocks of 32 with an F16 scale,
-// 4 rows interleaved 8 bytes at a time (ggml_quantize_mat_q8_0_4x8) for gemm, one plain row for gemv.
+// Activations come as ggml quantises them for the repack path, 4 rows interleaved 8 bytes at a time
+// (ggml_quantize_mat_q8_*_4x8) for gemm, one plain row for gemv: Q8_0 (blocks of 32 with an F16 scale)
+// for Q8_0 weights, and for Q6_K and Q4_K whichever the kernel names (isa::kKQuantActivations): Q8_0, or
+// Q8_K (blocks of 256 with an F32 scale, as ggml's own K-quant dot products take), which lets a kernel
+// with integer scales sum a whole 256-value block in int32 before one float update.
 #pragma once
 
 #include "int8_gemm_isa.h"
@@ -42,20 +45,52 @@ using q6_K_weights = isa::q6_K_weights;
 inline void repack_q6_K_block(const block_q6_K * const * rows, q6_K_weights::block * out) {
     q6_K_weights::repack(rows, out);
 }
+using q4_K_weights = isa::q4_K_weights;
+inline void repack_q4_K_block(const block_q4_K * const * rows, q4_K_weights::block * out) {
+    q4_K_weights::repack(rows, out);
+}
 
-// Where activation row r's 4 bytes of group g (k / 4 within a 32-value block) and its scale are.
+// Where activation row r's 4 bytes of group g (k / 4 within a block of k values) and its scale are.
 struct q8_0_rows4 {  // block_q8_0x4 from ggml_quantize_mat_q8_0_4x8
     static constexpr int rows = 4;
+    static constexpr int k    = QK8_0;
     using block               = block_q8_0x4;
     static const int8_t * group(const block & b, int r, int g) { return b.qs + (g >> 1) * 32 + r * 8 + (g & 1) * 4; }
     static float scale(const block & b, int r) { return GGML_CPU_FP16_TO_FP32(b.d[r]); }
 };
 struct q8_0_rows1 {  // one plain block_q8_0 row
     static constexpr int rows = 1;
+    static constexpr int k    = QK8_0;
     using block               = block_q8_0;
     static const int8_t * group(const block & b, int, int g) { return b.qs + g * 4; }
     static float scale(const block & b, int) { return GGML_CPU_FP16_TO_FP32(b.d); }
 };
+struct q8_K_rows4 {  // block_q8_Kx4 from ggml_quantize_mat_q8_K_4x8: the same 8-byte interleave
+    static constexpr int rows = 4;
+    static constexpr int k    = QK_K;
+    using block               = block_q8_Kx4;
+    static const int8_t * group(const block & b, int r, int g) { return b.qs + (g >> 1) * 32 + r * 8 + (g & 1) * 4; }
+    static float scale(const block & b, int r) { return b.d[r]; }
+};
+struct q8_K_rows1 {  // one plain block_q8_K row
+    static constexpr int rows = 1;
+    static constexpr int k    = QK_K;
+    using block               = block_q8_K;
+    static const int8_t * group(const block & b, int, int g) { return b.qs + g * 4; }
+    static float scale(const block & b, int) { return b.d; }
+};
+
+// The activation rows for each ggml activation type: for gemm (4 rows) and for gemv (1 row).
+template <ggml_type T> struct activation_rows;
+template <> struct activation_rows<GGML_TYPE_Q8_0> {
+    using four = q8_0_rows4;
+    using one  = q8_0_rows1;
+};
+template <> struct activation_rows<GGML_TYPE_Q8_K> {
+    using four = q8_K_rows4;
+    using one  = q8_K_rows1;
+};
+constexpr ggml_type kKQuantActivations = isa::kKQuantActivations;
 
 // Two-level blocking, so that neither operand streams from memory once long inputs outgrow the caches
 // (8k tokens x 4,096 activations are 34 MB of Q8_0): a group of row blocks (its activations) and a panel of
@@ -65,14 +100,14 @@ constexpr size_t kPanelBytes    = 128 * 1024;
 constexpr size_t kRowGroupBytes = 192 * 1024;
 
 // Activation sums of each row: [k / kSumK<W>][row]. Over each span of W::span values; for integer scales,
-// minus the sums of the two 16-value spans of each 32-value activation block, as the two int16 halves of
-// one int32 (low: the first span), the operand of one VPMADDWD with the spans' scales.
-template <typename W> constexpr int kSumK = W::int16_scales ? QK8_0 : W::span;
+// minus the sums of two consecutive spans, as the two int16 halves of one int32 (low: the first span;
+// |sum| <= 32 x 128), the operand of one VPMADDWD with the two spans' zero points or mins.
+template <typename W> constexpr int kSumK = W::int16_scales ? 2 * W::span : W::span;
 
 template <typename ROWS> static int32_t activation_sum(const typename ROWS::block * a, int r, int k, int len) {
     int32_t sum = 0;
     for (int g = 0; g < len / kGroupK; g++) {
-        const int8_t * q = ROWS::group(a[k / QK8_0], r, (k % QK8_0) / kGroupK + g);
+        const int8_t * q = ROWS::group(a[k / ROWS::k], r, (k % ROWS::k) / kGroupK + g);
         sum += q[0] + q[1] + q[2] + q[3];
     }
     return sum;
@@ -84,8 +119,7 @@ static void activation_sums(int n, const typename ROWS::block * a, int32_t * asu
         for (int r = 0; r < ROWS::rows; r++) {
             int32_t & out = asum[(k / kSumK<W>) * ROWS::rows + r];
             if constexpr (W::int16_scales) {
-                static_assert(2 * W::span == QK8_0, "two scale spans per activation block");
-                const uint32_t lo = (uint16_t) -activation_sum<ROWS>(a, r, k, W::span);  // |sum| <= 16 x 127
+                const uint32_t lo = (uint16_t) -activation_sum<ROWS>(a, r, k, W::span);
                 const uint32_t hi = (uint16_t) -activation_sum<ROWS>(a, r, k + W::span, W::span);
                 out               = (int32_t) (lo | hi << 16);
             } else {
@@ -100,7 +134,7 @@ template <typename W, typename ROWS>
 static void gemm(int n, float * GGML_RESTRICT s, size_t bs, const void * GGML_RESTRICT vx, const void * GGML_RESTRICT vy,
                  int nr, int nc) {
     constexpr int M         = ROWS::rows;
-    const int     nb        = n / QK8_0;
+    const int     nb        = n / ROWS::k;
     const int     nbw       = n / W::k_per_block;
     const auto *  w         = (const typename W::block *) vx;
     const auto *  a         = (const typename ROWS::block *) vy;

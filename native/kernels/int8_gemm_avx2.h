@@ -8,15 +8,17 @@
 // stored as q and the activation's sign moved onto it (VPSIGNB), |a| being the unsigned operand: a pair is
 // then at most 2 x 127 x 127 (ggml's quantisers never write -128).
 //
-// Q6_K keeps its 8-bit scales as integers (q6_K_i16_weights): VPMADDWD widens each pair of groups with
-// the span's scale instead of 1, so a 32-value activation block (two spans) ends in one int32 sum per
-// column and one float update, not two, and the zero point is one more VPMADDWD (the spans' scales x 32
-// against minus their activation sums). A pair of groups is at most 4 x 63 x 127 = 32,004 per int16
-// lane, and a block's int32 sum at most 8 x 128 x 32,004 + 2 x 4,096 x 2,032: no overflow.
+// Q6_K and Q4_K keep their scales as integers (q6_K_i16_weights, q4_K_i16_weights) and take Q8_K
+// activations (one scale per 256 values): VPMADDWD widens each int16 sum with its span's scale instead
+// of 1, so a whole 256-value block ends in one int32 sum per column and one float update instead of 16
+// (Q6_K) or 8 (Q4_K). The zero point (Q6_K: 32 x the spans' scales) and the mins (Q4_K) meet minus the
+// activation sums of two spans in one more VPMADDWD each. Bounds per int32 lane, |a| <= 128: Q6_K's
+// products 256 x 128 (scale) x 63 x 128 = 264M and its zero point 16 x 32 x 128 x 2,048 = 134M; Q4_K's
+// products 256 x 63 x 15 x 128 = 31M and mins 8 x 63 x 4,096 = 2M: within int32.
 //
 // The tile: 1 or 4 activation rows x 8 output columns (half a 16-row block), int32 sums per scale span
-// (per activation block for integer scales), then scaled into F32 accumulators: 4 + 4 ymm for sums and
-// accumulators, within AVX2's 16.
+// (per block for integer scales), then scaled into F32 accumulators: 4 + 4 ymm for sums and accumulators,
+// within AVX2's 16.
 #pragma once
 
 #include <immintrin.h>
@@ -28,8 +30,10 @@
 namespace bge_m3::avx2 {
 
 // Q8_0's q + 128 is too large for VPMADDUBSW's int16 pairs: stored as q, multiplied with the sign trick
-constexpr int kQ8_0ZeroPoint = 0;
-using q6_K_weights           = q6_K_i16_weights;
+constexpr int       kQ8_0ZeroPoint     = 0;
+using q6_K_weights                     = q6_K_i16_weights;
+using q4_K_weights                     = q4_K_i16_weights;
+constexpr ggml_type kKQuantActivations = GGML_TYPE_Q8_K;
 template <typename W> constexpr bool kSignedWeights = W::is_signed;
 template <typename W> constexpr int  kZeroPoint     = W::zero_point;
 // activation sums per span are needed for a zero point or a min
@@ -76,7 +80,7 @@ static inline void tile(int b0, int b1, bool accumulate, const typename W::block
     for (int b = b0; b < b1; b++) {
         for (int j = 0; j < W::k_per_block / W::span; j++) {
             const int k  = b * W::k_per_block + j * W::span;
-            const int ab = k / QK8_0;
+            const int ab = k / ROWS::k;
             __m256i   isum[M];
             for (int r = 0; r < M; r++) {
                 isum[r] = kZeroPoint<W> ? _mm256_set1_epi32(-kZeroPoint<W> * asum[(k / W::span) * M + r])
@@ -89,7 +93,7 @@ static inline void tile(int b0, int b1, bool accumulate, const typename W::block
 #pragma GCC unroll 8
                 for (int gi = 0; gi < G; gi++) {
                     const __m256i wq = load_group<W>(w[b], (k % W::k_per_block) / kGroupK + g0 + gi, half);
-                    const int ag = (k % QK8_0) / kGroupK + g0 + gi;
+                    const int ag = (k % ROWS::k) / kGroupK + g0 + gi;
                     for (int r = 0; r < M; r++) {
                         const __m256i av = broadcast4(ROWS::group(a[ab], r, ag));
                         __m256i       p;
@@ -121,44 +125,69 @@ static inline void tile(int b0, int b1, bool accumulate, const typename W::block
     }
 }
 
-// tile() for layouts with integer scales (Q6_K), one 32-value activation block at a time
+// tile() for layouts with integer scales, whose weight blocks are activation blocks (Q8_K)
 template <typename W, typename ROWS>
 static inline void tile_int16_scales(int b0, int b1, bool accumulate, const typename W::block * w, int half,
                                      const typename ROWS::block * a, const int32_t * asum, float * s, size_t bs) {
-    constexpr int M      = ROWS::rows;
-    constexpr int blocks = W::k_per_block / QK8_0;  // activation blocks per weight block
-    constexpr int groups = QK8_0 / kGroupK;         // groups per activation block
-    static_assert(W::span * 2 == QK8_0 && kInt16Groups<W> == 2, "two spans per activation block, two groups per int16 sum");
+    constexpr int M     = ROWS::rows;
+    constexpr int G     = kInt16Groups<W>;            // groups per int16 sum
+    constexpr int spans = W::k_per_block / W::span;
+    constexpr int pairs = spans / 2;                  // activation sums per row and block
+    static_assert(ROWS::k == W::k_per_block, "one activation scale per weight block");
+    static_assert((W::span / kGroupK) % G == 0, "int16 sums within a span");
     __m256 acc[M];
     for (int r = 0; r < M; r++) {
         acc[r] = accumulate ? _mm256_loadu_ps(s + r * bs) : _mm256_setzero_ps();
     }
     for (int b = b0; b < b1; b++) {
-        const __m256 wd = _mm256_loadu_ps(w[b].d + half * 8);
-        for (int j = 0; j < blocks; j++) {
-            const int     ab  = b * blocks + j;
-            const __m256i sc0 = _mm256_loadu_si256((const __m256i *) (W::int_scales(w[b], 2 * j) + half * 16));
-            const __m256i sc1 = _mm256_loadu_si256((const __m256i *) (W::int_scales(w[b], 2 * j + 1) + half * 16));
-            // per column: 32 x the first span's scale, 32 x the second's, against -asum of each
-            const __m256i zp  = _mm256_slli_epi16(_mm256_blend_epi16(sc0, sc1, 0xAA), 5);
-            __m256i       isum[M];
-            for (int r = 0; r < M; r++) {
-                isum[r] = _mm256_madd_epi16(zp, _mm256_set1_epi32(asum[ab * M + r]));
+        __m256i isum[M];
+        __m256i msum[M];  // Q4_K: sum of mins x activation sums, scaled by dmin apart from isum
+        for (int r = 0; r < M; r++) {
+            isum[r] = msum[r] = _mm256_setzero_si256();
+        }
+        for (int p = 0; p < pairs; p++) {
+            const __m256i sc0 = _mm256_loadu_si256((const __m256i *) (W::int_scales(w[b], 2 * p) + half * 16));
+            const __m256i sc1 = _mm256_loadu_si256((const __m256i *) (W::int_scales(w[b], 2 * p + 1) + half * 16));
+            __m256i       zm;  // per column, the pair's two zero points x scales, or its two mins
+            if constexpr (W::has_min) {
+                zm = _mm256_loadu_si256((const __m256i *) (W::int_min_pairs(w[b], p) + half * 16));
+            } else {
+                zm = _mm256_mullo_epi16(_mm256_blend_epi16(sc0, sc1, 0xAA), _mm256_set1_epi16(W::zero_point));
             }
-#pragma GCC unroll 4
-            for (int g = 0; g < groups; g += 2) {
-                const __m256i w0 = load_group<W>(w[b], j * groups + g, half);
-                const __m256i w1 = load_group<W>(w[b], j * groups + g + 1, half);
-                const __m256i sc = g < groups / 2 ? sc0 : sc1;
-                for (int r = 0; r < M; r++) {
-                    const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(w0, broadcast4(ROWS::group(a[ab], r, g))),
-                                                       _mm256_maddubs_epi16(w1, broadcast4(ROWS::group(a[ab], r, g + 1))));
-                    isum[r]         = _mm256_add_epi32(isum[r], _mm256_madd_epi16(p, sc));
+            for (int r = 0; r < M; r++) {
+                const __m256i t = _mm256_madd_epi16(zm, _mm256_set1_epi32(asum[(b * pairs + p) * M + r]));
+                if constexpr (W::has_min) {
+                    msum[r] = _mm256_add_epi32(msum[r], t);
+                } else {
+                    isum[r] = _mm256_add_epi32(isum[r], t);
                 }
             }
-            for (int r = 0; r < M; r++) {
-                const __m256 da = _mm256_set1_ps(ROWS::scale(a[ab], r));
-                acc[r]          = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[r]), _mm256_mul_ps(wd, da), acc[r]);
+            // fully unrolled: the group offsets become constants and the sums stay in registers
+#pragma GCC unroll 16
+            for (int g0 = 0; g0 < 2 * W::span / kGroupK; g0 += G) {
+                const int     g  = p * 2 * W::span / kGroupK + g0;  // group within the block
+                const __m256i sc = g0 < W::span / kGroupK ? sc0 : sc1;
+                __m256i       sum16[M];
+#pragma GCC unroll 8
+                for (int gi = 0; gi < G; gi++) {
+                    const __m256i wq = load_group<W>(w[b], g + gi, half);
+                    for (int r = 0; r < M; r++) {
+                        const __m256i q = _mm256_maddubs_epi16(wq, broadcast4(ROWS::group(a[b], r, g + gi)));
+                        sum16[r]        = gi == 0 ? q : _mm256_add_epi16(sum16[r], q);
+                    }
+                }
+                for (int r = 0; r < M; r++) {
+                    isum[r] = _mm256_add_epi32(isum[r], _mm256_madd_epi16(sum16[r], sc));
+                }
+            }
+        }
+        const __m256 wd = _mm256_loadu_ps(w[b].d + half * 8);
+        for (int r = 0; r < M; r++) {
+            const __m256 da = _mm256_set1_ps(ROWS::scale(a[b], r));
+            acc[r]          = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[r]), _mm256_mul_ps(wd, da), acc[r]);
+            if constexpr (W::has_min) {
+                const __m256 wm = _mm256_loadu_ps(w[b].dmin + half * 8);
+                acc[r]          = _mm256_fmadd_ps(_mm256_cvtepi32_ps(msum[r]), _mm256_mul_ps(wm, da), acc[r]);
             }
         }
     }

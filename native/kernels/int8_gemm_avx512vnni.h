@@ -16,8 +16,10 @@ namespace bge_m3::avx512vnni {
 
 // VPDPBUSD's weight operand is unsigned: Q8_0 is stored as q + 128
 constexpr int kQ8_0ZeroPoint = 128;
-// Q6_K's scales as F32 per span: VPDPBUSD's int32 sums need no integer scaling
-using q6_K_weights = q6_K_f32_weights;
+// K-quant scales as F32 per span, activations as Q8_0: VPDPBUSD's int32 sums need no integer scaling
+using q6_K_weights                     = q6_K_f32_weights;
+using q4_K_weights                     = q4_K_f32_weights;
+constexpr ggml_type kKQuantActivations = GGML_TYPE_Q8_0;
 template <typename W> constexpr int  kZeroPoint = W::zero_point;
 template <typename W> constexpr bool kNeedsSums = kZeroPoint<W> != 0 || W::has_min;
 
@@ -53,7 +55,7 @@ static inline void tile(int nbw, const typename W::block * w, const typename ROW
     for (int b = 0; b < nbw; b++) {
         for (int j = 0; j < W::k_per_block / W::span; j++) {
             const int k  = b * W::k_per_block + j * W::span;
-            const int ab = k / QK8_0;
+            const int ab = k / ROWS::k;
             __m512i   isum[M][NT];
             for (int r = 0; r < M; r++) {
                 const __m512i c = _mm512_set1_epi32(-W::zero_point * asum[(k / W::span) * M + r]);
@@ -68,7 +70,7 @@ static inline void tile(int nbw, const typename W::block * w, const typename ROW
                 }
                 for (int r = 0; r < M; r++) {
                     int32_t aq;
-                    memcpy(&aq, ROWS::group(a[ab], r, (k % QK8_0) / kGroupK + g), sizeof(aq));
+                    memcpy(&aq, ROWS::group(a[ab], r, (k % ROWS::k) / kGroupK + g), sizeof(aq));
                     const __m512i av = _mm512_set1_epi32(aq);
                     for (int t = 0; t < NT; t++) {
                         isum[r][t] = _mm512_dpbusd_epi32(isum[r][t], wq[t], av);

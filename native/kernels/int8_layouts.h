@@ -13,8 +13,9 @@
 //   as the kernel wants them: d * scale as F32 per 16 values (q6_K_f32_weights, 1.52x the file's bytes:
 //   see repacked_row_size in the patch), or the 8-bit scale per 16 values as int16 and d per 256 as F32
 //   (q6_K_i16_weights, 1.54x), for kernels that multiply the scale in integers;
-// - Q4_K: its 4-bit value, two groups per byte (even group in the low nibble), d * scale and
-//   dmin * min as F32 per 32 values (1.33x the file's).
+// - Q4_K: its 4-bit value, two groups per byte (even group in the low nibble), with d * scale and
+//   dmin * min as F32 per 32 values (q4_K_f32_weights, 1.33x the file's), or the 6-bit scales and mins
+//   as int16 and d, dmin per 256 as F32 (q4_K_i16_weights, 1.28x).
 #pragma once
 
 #include <cstdint>
@@ -43,6 +44,13 @@ struct block_q4_Kx16 {
     float   d[QK_K / 32][kBlockRows];  // [span of 32 k][row]
     float   m[QK_K / 32][kBlockRows];
     uint8_t qs[QK_K * kBlockRows / 2];  // [k / 8][row][k % 4], group k / 4 even in the low nibble, odd in the high
+};
+struct block_q4_Kx16_i16 {
+    float   d[kBlockRows];                  // [row]: the block's F16 d
+    float   dmin[kBlockRows];               // [row]: the block's F16 dmin
+    int16_t sc[QK_K / 32][kBlockRows][2];   // [span of 32 k][row], twice, as block_q6_Kx16_i16
+    int16_t m[QK_K / 64][kBlockRows][2];    // [pair of spans][row]: the two spans' 6-bit mins
+    uint8_t qs[QK_K * kBlockRows / 2];      // as block_q4_Kx16
 };
 
 // What a kernel needs to know of a layout: k per block, k per scale (span), the zero point, the
@@ -85,21 +93,28 @@ template <typename BLOCK, void (*PACK)(const block_q6_K * const *, BLOCK *), boo
 };
 using q6_K_f32_weights = q6_K_weights_as<block_q6_Kx16, repack_q6_K_f32_scales, false>;
 using q6_K_i16_weights = q6_K_weights_as<block_q6_Kx16_i16, repack_q6_K_i16_scales, true>;
-struct q4_K_weights {
-    using block                       = block_q4_Kx16;
-    static constexpr int  k_per_block = QK_K;
-    static constexpr int  span        = 32;
-    static constexpr int  zero_point  = 0;
-    static constexpr bool is_signed   = false;
-    static constexpr int  max_u       = 15;
-    static constexpr bool has_min     = true;
-    static constexpr bool nibbles     = true;  // group g is (byte >> 4 * (g % 2)) & 15 of group(b, g)
-    static constexpr bool f16_scales  = false;
-    static constexpr bool int16_scales = false;
+inline void repack_q4_K_f32_scales(const block_q4_K * const * rows, block_q4_Kx16 * out);
+inline void repack_q4_K_i16_scales(const block_q4_K * const * rows, block_q4_Kx16_i16 * out);
+template <typename BLOCK, void (*PACK)(const block_q4_K * const *, BLOCK *), bool INT16_SCALES> struct q4_K_weights_as {
+    using block                        = BLOCK;
+    static constexpr int  k_per_block  = QK_K;
+    static constexpr int  span         = 32;
+    static constexpr int  zero_point   = 0;
+    static constexpr bool is_signed    = false;
+    static constexpr int  max_u        = 15;
+    static constexpr bool has_min      = true;
+    static constexpr bool nibbles      = true;  // group g is (byte >> 4 * (g % 2)) & 15 of group(b, g)
+    static constexpr bool f16_scales   = false;
+    static constexpr bool int16_scales = INT16_SCALES;
     static const uint8_t * group(const block & b, int g) { return b.qs + (g / 2) * kGroupBytes; }
-    static const void *    scales(const block & b, int j) { return b.d[j]; }
-    static const float *   mins(const block & b, int j) { return b.m[j]; }
+    static const void *    scales(const block & b, int j) { return b.d[j]; }              // F32 form only
+    static const float *   mins(const block & b, int j) { return b.m[j]; }                // F32 form only
+    static const int16_t * int_scales(const block & b, int j) { return b.sc[j][0]; }      // int16 form only
+    static const int16_t * int_min_pairs(const block & b, int i) { return b.m[i][0]; }    // int16 form only
+    static void            repack(const block_q4_K * const * rows, block * out) { PACK(rows, out); }
 };
+using q4_K_f32_weights = q4_K_weights_as<block_q4_Kx16, repack_q4_K_f32_scales, false>;
+using q4_K_i16_weights = q4_K_weights_as<block_q4_Kx16_i16, repack_q4_K_i16_scales, true>;
 
 template <int ZERO_POINT> void repack_q8_0_block(const block_q8_0 * const * rows, block_q8_0x16 * out) {
     for (int c = 0; c < kBlockRows; c++) {
@@ -144,26 +159,51 @@ inline void repack_q6_K_i16_scales(const block_q6_K * const * rows, block_q6_Kx1
     }
 }
 
-inline void repack_q4_K_block(const block_q4_K * const * rows, block_q4_Kx16 * out) {
+// get_scale_min_k4 (ggml-quants.c): span j's 6-bit scale and min, the last four split over two bytes
+inline void q4_K_scale_min(const block_q4_K & in, int j, uint8_t & sc, uint8_t & mn) {
+    const uint8_t * q = in.scales;
+    sc                = j < 4 ? q[j] & 63 : (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+    mn                = j < 4 ? q[j + 4] & 63 : (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+}
+
+// Row c's 4-bit values into qs: dequantize_row_q4_K's layout, 64-value chunks of 32 bytes, low nibbles first.
+inline void repack_q4_K_values(const block_q4_K & in, int c, uint8_t * qs) {
+    for (int k = 0; k < QK_K; k++) {
+        const uint8_t byte = in.qs[(k / 64) * 32 + k % 32];
+        const uint8_t u    = k % 64 < 32 ? byte & 0xF : byte >> 4;
+        qs[(k / 8) * kGroupBytes + c * 4 + k % 4] |= u << (4 * ((k / 4) % 2));
+    }
+}
+
+inline void repack_q4_K_f32_scales(const block_q4_K * const * rows, block_q4_Kx16 * out) {
     memset(out->qs, 0, sizeof(out->qs));
     for (int c = 0; c < kBlockRows; c++) {
         const block_q4_K & in   = *rows[c];
         const float        d    = GGML_FP16_TO_FP32(in.GGML_COMMON_AGGR_U.GGML_COMMON_AGGR_S.d);
         const float        dmin = GGML_FP16_TO_FP32(in.GGML_COMMON_AGGR_U.GGML_COMMON_AGGR_S.dmin);
         for (int j = 0; j < QK_K / 32; j++) {
-            // get_scale_min_k4 (ggml-quants.c): 6-bit scales and mins, the last four split over two bytes
-            const uint8_t * q  = in.scales;
-            const uint8_t   sc = j < 4 ? q[j] & 63 : (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
-            const uint8_t   mn = j < 4 ? q[j + 4] & 63 : (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+            uint8_t sc, mn;
+            q4_K_scale_min(in, j, sc, mn);
             out->d[j][c] = d * sc;
             out->m[j][c] = dmin * mn;
         }
-        // dequantize_row_q4_K's layout: 64-value chunks of 32 bytes, low nibbles first
-        for (int k = 0; k < QK_K; k++) {
-            const uint8_t byte = in.qs[(k / 64) * 32 + k % 32];
-            const uint8_t u    = k % 64 < 32 ? byte & 0xF : byte >> 4;
-            out->qs[(k / 8) * kGroupBytes + c * 4 + k % 4] |= u << (4 * ((k / 4) % 2));
+        repack_q4_K_values(in, c, out->qs);
+    }
+}
+
+inline void repack_q4_K_i16_scales(const block_q4_K * const * rows, block_q4_Kx16_i16 * out) {
+    memset(out->qs, 0, sizeof(out->qs));
+    for (int c = 0; c < kBlockRows; c++) {
+        const block_q4_K & in = *rows[c];
+        out->d[c]             = GGML_FP16_TO_FP32(in.GGML_COMMON_AGGR_U.GGML_COMMON_AGGR_S.d);
+        out->dmin[c]          = GGML_FP16_TO_FP32(in.GGML_COMMON_AGGR_U.GGML_COMMON_AGGR_S.dmin);
+        for (int j = 0; j < QK_K / 32; j++) {
+            uint8_t sc, mn;
+            q4_K_scale_min(in, j, sc, mn);
+            out->sc[j][c][0] = out->sc[j][c][1] = sc;
+            out->m[j / 2][c][j % 2] = mn;
         }
+        repack_q4_K_values(in, c, out->qs);
     }
 }
 
