@@ -16,9 +16,9 @@
 // products 256 x 128 (scale) x 63 x 128 = 264M and its zero point 16 x 32 x 128 x 2,048 = 134M; Q4_K's
 // products 256 x 63 x 15 x 128 = 31M and mins 8 x 63 x 4,096 = 2M: within int32.
 //
-// The tile: 1 or 4 activation rows x 8 output columns (half a 16-row block), int32 sums per scale span
-// (per block for integer scales), then scaled into F32 accumulators: 4 + 4 ymm for sums and accumulators,
-// within AVX2's 16.
+// The tiles: 1 or 4 activation rows x 8 output columns (half a 16-row block), int32 sums per block (32
+// values for Q8_0, 256 for the K-quants), then scaled into F32 accumulators: 4 + 4 ymm for sums and
+// accumulators, within AVX2's 16.
 #pragma once
 
 #include <immintrin.h>
@@ -35,9 +35,8 @@ using q6_K_weights                     = q6_K_i16_weights;
 using q4_K_weights                     = q4_K_i16_weights;
 constexpr ggml_type kKQuantActivations = GGML_TYPE_Q8_K;
 template <typename W> constexpr bool kSignedWeights = W::is_signed;
-template <typename W> constexpr int  kZeroPoint     = W::zero_point;
 // activation sums per span are needed for a zero point or a min
-template <typename W> constexpr bool kNeedsSums = kZeroPoint<W> != 0 || W::has_min;
+template <typename W> constexpr bool kNeedsSums = W::zero_point != 0 || W::has_min;
 // groups whose VPMADDUBSW results add up in int16 without overflow (a pair is at most 2 x max_u x 128)
 template <typename W>
 constexpr int kInt16Groups = kSignedWeights<W> ? 1 : std::min(W::span / kGroupK, 32767 / (2 * W::max_u * 128));
@@ -51,14 +50,6 @@ template <typename W> static inline __m256i load_group(const typename W::block &
     return v;
 }
 
-template <typename W> static inline __m256 load_scales(const typename W::block & b, int j, int half) {
-    if constexpr (W::f16_scales) {
-        return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *) ((const ggml_half *) W::scales(b, j) + half * 8)));
-    } else {
-        return _mm256_loadu_ps((const float *) W::scales(b, j) + half * 8);
-    }
-}
-
 static inline __m256i broadcast4(const int8_t * p) {
     int32_t v;
     memcpy(&v, p, sizeof(v));
@@ -66,58 +57,41 @@ static inline __m256i broadcast4(const int8_t * p) {
 }
 
 // ROWS::rows activation rows x 8 output columns (rows 8 * half .. 8 * half + 7 of the weight block) over
-// weight blocks b0 .. b1 - 1 of K, added to s when `accumulate`.
+// weight blocks b0 .. b1 - 1 of K, added to s when `accumulate`: for signed weights with an F16 scale per
+// block (Q8_0), whose pairs fill an int16, so each group is widened on its own.
 template <typename W, typename ROWS>
-static inline void tile(int b0, int b1, bool accumulate, const typename W::block * w, int half,
-                        const typename ROWS::block * a, const int32_t * asum, float * s, size_t bs) {
-    constexpr int M = ROWS::rows;
-    constexpr int G = kInt16Groups<W>;
+static inline void tile_signed(int b0, int b1, bool accumulate, const typename W::block * w, int half,
+                               const typename ROWS::block * a, float * s, size_t bs) {
+    static_assert(kSignedWeights<W> && W::f16_scales && !kNeedsSums<W> && W::span == W::k_per_block,
+                  "signed weights, one F16 scale per block, no zero point or min");
+    constexpr int M    = ROWS::rows;
     const __m256i ones = _mm256_set1_epi16(1);
     __m256        acc[M];
     for (int r = 0; r < M; r++) {
         acc[r] = accumulate ? _mm256_loadu_ps(s + r * bs) : _mm256_setzero_ps();
     }
     for (int b = b0; b < b1; b++) {
-        for (int j = 0; j < W::k_per_block / W::span; j++) {
-            const int k  = b * W::k_per_block + j * W::span;
-            const int ab = k / ROWS::k;
-            __m256i   isum[M];
-            for (int r = 0; r < M; r++) {
-                isum[r] = kZeroPoint<W> ? _mm256_set1_epi32(-kZeroPoint<W> * asum[(k / W::span) * M + r])
-                                        : _mm256_setzero_si256();
-            }
-            // fully unrolled: the group offsets become constants and the sums stay in registers
+        const int k  = b * W::k_per_block;
+        const int ab = k / ROWS::k;
+        __m256i   isum[M];
+        for (int r = 0; r < M; r++) {
+            isum[r] = _mm256_setzero_si256();
+        }
+        // fully unrolled: the group offsets become constants and the sums stay in registers
 #pragma GCC unroll 8
-            for (int g0 = 0; g0 < W::span / kGroupK; g0 += G) {
-                __m256i sum16[M];
-#pragma GCC unroll 8
-                for (int gi = 0; gi < G; gi++) {
-                    const __m256i wq = load_group<W>(w[b], (k % W::k_per_block) / kGroupK + g0 + gi, half);
-                    const int ag = (k % ROWS::k) / kGroupK + g0 + gi;
-                    for (int r = 0; r < M; r++) {
-                        const __m256i av = broadcast4(ROWS::group(a[ab], r, ag));
-                        __m256i       p;
-                        if constexpr (kSignedWeights<W>) {
-                            p = _mm256_maddubs_epi16(_mm256_abs_epi8(av), _mm256_sign_epi8(wq, av));
-                        } else {
-                            p = _mm256_maddubs_epi16(wq, av);
-                        }
-                        sum16[r] = gi == 0 ? p : _mm256_add_epi16(sum16[r], p);
-                    }
-                }
-                for (int r = 0; r < M; r++) {
-                    isum[r] = _mm256_add_epi32(isum[r], _mm256_madd_epi16(sum16[r], ones));
-                }
-            }
-            const __m256 wd = load_scales<W>(w[b], j, half);
+        for (int g = 0; g < W::k_per_block / kGroupK; g++) {
+            const __m256i wq = load_group<W>(w[b], g, half);
+            const int     ag = (k % ROWS::k) / kGroupK + g;
             for (int r = 0; r < M; r++) {
-                const float da = ROWS::scale(a[ab], r);
-                acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[r]), _mm256_mul_ps(wd, _mm256_set1_ps(da)), acc[r]);
-                if constexpr (W::has_min) {
-                    const __m256 as = _mm256_set1_ps(da * asum[(k / W::span) * M + r]);
-                    acc[r] = _mm256_fnmadd_ps(_mm256_loadu_ps(W::mins(w[b], j) + half * 8), as, acc[r]);
-                }
+                const __m256i av = broadcast4(ROWS::group(a[ab], r, ag));
+                const __m256i p  = _mm256_maddubs_epi16(_mm256_abs_epi8(av), _mm256_sign_epi8(wq, av));
+                isum[r]          = _mm256_add_epi32(isum[r], _mm256_madd_epi16(p, ones));
             }
+        }
+        const __m256 wd = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *) ((const ggml_half *) W::scales(w[b], 0) + half * 8)));
+        for (int r = 0; r < M; r++) {
+            const float da = ROWS::scale(a[ab], r);
+            acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[r]), _mm256_mul_ps(wd, _mm256_set1_ps(da)), acc[r]);
         }
     }
     for (int r = 0; r < M; r++) {
@@ -213,7 +187,7 @@ static void column_blocks(int nbw, const typename W::block * w, int x0, int x1, 
                 if constexpr (W::int16_scales) {
                     tile_int16_scales<W, ROWS>(b0, b1, b0 > 0, w + (size_t) x * nbw, half, a, asum, s + x * kBlockRows + half * 8, bs);
                 } else {
-                    tile<W, ROWS>(b0, b1, b0 > 0, w + (size_t) x * nbw, half, a, asum, s + x * kBlockRows + half * 8, bs);
+                    tile_signed<W, ROWS>(b0, b1, b0 > 0, w + (size_t) x * nbw, half, a, s + x * kBlockRows + half * 8, bs);
                 }
             }
         }
