@@ -5,12 +5,15 @@
  *
  *   npm run bench -- [--quants q8_0,q4_k_m] [--engines native,node-llama-cpp,native:512]
  *                    [--long 1024,2048,4096,6521,8190] [--long-engines native,node-llama-cpp]
- *                    [--sections fidelity,latency,throughput,long,heads] [--requests 16] [--heads-long 8190]
+ *                    [--sections fidelity,latency,throughput,long,heads,paired-latency] [--requests 16]
+ *                    [--heads-long 8190] [--rounds 40]
  *                    [--llama-server /path/to/llama-server] [--heads DIR|none]
  * An engine written `name:N` runs with MAX_BATCH_TOKENS=N. With --llama-server, the engine `llama-server`
  * is llama.cpp's own server on the same file (latency and throughput; build it from the same llama.cpp).
  * Native servers load BGE-M3-shaped random heads (as production loads the real ones); the heads section
  * (native engines only) compares dense-only requests with dense + sparse + ColBERT ones and times a rerank.
+ * paired-latency runs every engine's server at once and alternates ~20-token requests between them
+ * (--rounds rounds), for p50 ratios that hold on a host whose speed drifts (scripts/bench/paired-latency.ts).
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
@@ -18,7 +21,8 @@ import { parseArgs } from "node:util";
 import type { BgeM3FileType } from "./gguf/bge-m3.js";
 import { repoRoot } from "./gguf/vocab.js";
 import { FULL, testModel } from "../test/helpers/models.js";
-import { startLlamaServer, startServerProcess } from "./bench/server-process.js";
+import { startLlamaServer, startServerProcess, type ServerProcess } from "./bench/server-process.js";
+import { pairedLatencies } from "./bench/paired-latency.js";
 import { resolveThreads } from "../src/engine/threads.js";
 import { embedTokens, embedTokensFloat, latencies, percentile, syntheticTokens, throughput } from "./bench/workloads.js";
 import { cosine, loadReferenceModel, referenceEmbedding } from "../test/helpers/reference.js";
@@ -35,6 +39,7 @@ const { values } = parseArgs({
     "heads-long": { type: "string", default: "8190" },
     heads: { type: "string" },
     requests: { type: "string", default: "16" },
+    rounds: { type: "string", default: "40" },
     threads: { type: "string", default: "0" },
     "llama-server": { type: "string" },
   },
@@ -50,6 +55,7 @@ const mb = (bytes: number) => Math.round(bytes / 2 ** 20);
 const rows: Record<string, string | number>[] = [];
 const longRows: Record<string, string | number>[] = [];
 const headsRows: Record<string, string | number>[] = [];
+const pairedRows: Record<string, string | number>[] = [];
 // native servers load heads as production does; --heads none measures without them
 const headsDir = values.heads ?? (await benchHeads(path.join(repoRoot, ".cache", "bench")));
 
@@ -80,19 +86,12 @@ if (sections.has("fidelity")) await referenceVectors();
 for (const quant of quants) {
   log(`model ${quant}: generating (cached after the first run)`);
   const modelPath = await testModel({ ...FULL, fileType: quant });
+  if (sections.has("paired-latency")) await pairedSection(quant, modelPath);
+  if (![...sections].some((section) => section !== "paired-latency")) continue;
   for (const engine of engines) {
     log(`${quant} / ${engine}: starting`);
-    const [engineName, batchTokens] = engine.split(":");
-    const server = engineName === "llama-server"
-      ? await startLlamaServer(values["llama-server"] ?? "llama-server", modelPath, resolveThreads(Number(values.threads)))
-      : await startServerProcess({
-        EMBEDDING_MODEL: modelPath,
-        ENGINE: engineName,
-        THREADS: values.threads!,
-        REQUEST_TIMEOUT_MS: "0", // one long input may take minutes
-        M3_HEADS: engineName === "native" ? headsDir : "none",
-        ...(batchTokens ? { MAX_BATCH_TOKENS: batchTokens } : {}),
-      });
+    const [engineName] = engine.split(":");
+    const server = await startEngine(engine, modelPath);
     const row: Record<string, string | number> = { model: quant, engine };
     try {
       row["start to healthy (s)"] = +server.secondsToHealthy.toFixed(2);
@@ -140,6 +139,39 @@ for (const quant of quants) {
   }
 }
 
+async function startEngine(engine: string, modelPath: string): Promise<ServerProcess> {
+  const [engineName, batchTokens] = engine.split(":");
+  return engineName === "llama-server"
+    ? startLlamaServer(values["llama-server"] ?? "llama-server", modelPath, resolveThreads(Number(values.threads)))
+    : startServerProcess({
+      EMBEDDING_MODEL: modelPath,
+      ENGINE: engineName,
+      THREADS: values.threads!,
+      REQUEST_TIMEOUT_MS: "0", // one long input may take minutes
+      M3_HEADS: engineName === "native" ? headsDir : "none",
+      ...(batchTokens ? { MAX_BATCH_TOKENS: batchTokens } : {}),
+    });
+}
+
+async function pairedSection(quant: string, modelPath: string): Promise<void> {
+  log(`${quant}: paired latency, ${engines.join(", ")} up at once`);
+  const servers: ServerProcess[] = [];
+  try {
+    for (const engine of engines) servers.push(await startEngine(engine, modelPath));
+    const results = await pairedLatencies(servers.map((server) => server.url), { rounds: Number(values.rounds), tokens: 20 });
+    results.forEach((result, i) => pairedRows.push({
+      model: quant,
+      engine: engines[i],
+      "~20-token p50 (ms)": +result.p50Ms.toFixed(1),
+      "~20-token p95 (ms)": +result.p95Ms.toFixed(1),
+      [`median ratio to ${engines[0]}`]: +result.medianRatioToFirst.toFixed(3),
+    }));
+    log(`${quant}: paired p50 ${results.map((result, i) => `${engines[i]} ${result.p50Ms.toFixed(1)} ms`).join(", ")}`);
+  } finally {
+    await Promise.all(servers.map((server) => server.stop()));
+  }
+}
+
 function table(data: Record<string, string | number>[]): string {
   if (data.length === 0) return "";
   const columns = [...new Set(data.flatMap((row) => Object.keys(row)))];
@@ -154,5 +186,5 @@ const outDir = path.join(repoRoot, ".cache", "bench");
 mkdirSync(outDir, { recursive: true });
 const outFile = path.join(outDir, `bench-${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
 const cpu = cpuClass();
-writeFileSync(outFile, JSON.stringify({ cpu, rows, longRows, headsRows }, null, 2));
-process.stdout.write(`\n${describeCpu(cpu)}\n\n${table(rows)}\n\n${table(longRows)}\n\n${table(headsRows)}\n\n(raw numbers: ${outFile})\n`);
+writeFileSync(outFile, JSON.stringify({ cpu, rows, longRows, headsRows, pairedRows }, null, 2));
+process.stdout.write(`\n${describeCpu(cpu)}\n\n${table(rows)}\n\n${table(longRows)}\n\n${table(headsRows)}\n\n${table(pairedRows)}\n\n(raw numbers: ${outFile})\n`);
