@@ -17,7 +17,7 @@
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { parseArgs } from "node:util";
+import { parseScriptOptions } from "./cli-options.js";
 import type { BgeM3FileType } from "./gguf/bge-m3.js";
 import { repoRoot } from "./gguf/vocab.js";
 import { FULL, testModel } from "../test/helpers/models.js";
@@ -29,20 +29,18 @@ import { cosine, loadReferenceModel, referenceEmbedding } from "../test/helpers/
 import { cpuClass, describeCpu } from "./bench/cpu-class.js";
 import { benchHeads, headsWorkloads } from "./bench/heads.js";
 
-const { values } = parseArgs({
-  options: {
-    quants: { type: "string", default: "q8_0,q4_k_m" },
-    engines: { type: "string", default: "native,node-llama-cpp" },
-    long: { type: "string", default: "1024,2048,4096,6521,8190" },
-    "long-engines": { type: "string" },
-    sections: { type: "string", default: "fidelity,latency,throughput,long" },
-    "heads-long": { type: "string", default: "8190" },
-    heads: { type: "string" },
-    requests: { type: "string", default: "16" },
-    rounds: { type: "string", default: "40" },
-    threads: { type: "string", default: "0" },
-    "llama-server": { type: "string" },
-  },
+const values = parseScriptOptions(import.meta.url, {
+  quants: { type: "string", default: "q8_0,q4_k_m" },
+  engines: { type: "string", default: "native,node-llama-cpp" },
+  long: { type: "string", default: "1024,2048,4096,6521,8190" },
+  "long-engines": { type: "string" },
+  sections: { type: "string", default: "fidelity,latency,throughput,long" },
+  "heads-long": { type: "string", default: "8190" },
+  heads: { type: "string" },
+  requests: { type: "string", default: "16" },
+  rounds: { type: "string", default: "40" },
+  threads: { type: "string", default: "0" },
+  "llama-server": { type: "string" },
 });
 const list = (text: string) => text.split(",").map((s) => s.trim()).filter(Boolean);
 const quants = list(values.quants!) as BgeM3FileType[];

@@ -6,18 +6,16 @@
  *   npm run loadtest -- [--connections 8] [--amount 10000] [--inputs 1] [--tokens 20]
  */
 import autocannon from "autocannon";
-import { parseArgs } from "node:util";
+import { parseScriptOptions } from "./cli-options.js";
 import { TINY, testModel } from "../test/helpers/models.js";
 import { startServerProcess } from "./bench/server-process.js";
 import { embedTokens, syntheticTokens } from "./bench/workloads.js";
 
-const { values } = parseArgs({
-  options: {
-    connections: { type: "string", default: "8" },
-    amount: { type: "string", default: "10000" },
-    inputs: { type: "string", default: "1" },
-    tokens: { type: "string", default: "20" },
-  },
+const values = parseScriptOptions(import.meta.url, {
+  connections: { type: "string", default: "8" },
+  amount: { type: "string", default: "10000" },
+  inputs: { type: "string", default: "1" },
+  tokens: { type: "string", default: "20" },
 });
 
 const modelPath = process.env.EMBEDDING_MODEL ?? (await testModel(TINY));

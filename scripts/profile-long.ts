@@ -12,21 +12,19 @@
  * Without --model it uses the full-size synthetic BGE-M3 (test/helpers/models.ts FULL, generated once).
  */
 import os from "node:os";
-import { parseArgs } from "node:util";
+import { parseScriptOptions } from "./cli-options.js";
 import type { BgeM3FileType } from "./gguf/bge-m3.js";
 import { FULL, testModel } from "../test/helpers/models.js";
 import { loadAddon, nativeAddonLoadError } from "../src/engine/native/load-addon.js";
 import { NATIVE_ATTENTION_MODES } from "../src/engine/native/native-embedder.js";
 import { cpuClass, describeCpu, weightKernel } from "./bench/cpu-class.js";
 
-const { values } = parseArgs({
-  options: {
-    model: { type: "string" },
-    quant: { type: "string", default: "q8_0" },
-    lengths: { type: "string", default: "1024,2048,4096,8190" },
-    attention: { type: "string", default: "f32" },
-    threads: { type: "string" },
-  },
+const values = parseScriptOptions(import.meta.url, {
+  model: { type: "string" },
+  quant: { type: "string", default: "q8_0" },
+  lengths: { type: "string", default: "1024,2048,4096,8190" },
+  attention: { type: "string", default: "f32" },
+  threads: { type: "string" },
 });
 
 const addon = loadAddon();

@@ -13,28 +13,25 @@
 import os from "node:os";
 import path from "node:path";
 import { createRequire } from "node:module";
-import { parseArgs } from "node:util";
+import { parseScriptOptions, scriptUsage } from "../cli-options.js";
 import type { BgeM3FileType } from "../gguf/bge-m3.js";
 import type { NativeAddon, NativeEmbeddingModel } from "../../src/engine/native/addon-types.js";
 import { NATIVE_ATTENTION_MODES } from "../../src/engine/native/native-embedder.js";
 import { FULL, testModel } from "../../test/helpers/models.js";
 import { cpuClass, describeCpu } from "./cpu-class.js";
 
-const { values } = parseArgs({
-  options: {
-    a: { type: "string" },
-    b: { type: "string" },
-    quant: { type: "string", default: "q4_k_m" },
-    model: { type: "string" },
-    tokens: { type: "string", default: "22" },
-    runs: { type: "string", default: "100" },
-    threads: { type: "string" },
-    help: { type: "boolean", short: "h" },
-  },
+const values = parseScriptOptions(import.meta.url, {
+  a: { type: "string" },
+  b: { type: "string" },
+  quant: { type: "string", default: "q4_k_m" },
+  model: { type: "string" },
+  tokens: { type: "string", default: "22" },
+  runs: { type: "string", default: "100" },
+  threads: { type: "string" },
 });
-if (values.help || !values.a || !values.b) {
-  console.log("usage: npm run bench:ab -- --a <addon.node> --b <addon.node> [--quant q4_k_m] [--tokens 22] [--runs 100] [--threads N] [--model file.gguf]");
-  process.exit(values.help ? 0 : 2);
+if (!values.a || !values.b) {
+  process.stderr.write(`--a and --b are required\n\n${scriptUsage(import.meta.url)}\n`);
+  process.exit(2);
 }
 const tokens = Number(values.tokens);
 const runs = Number(values.runs);

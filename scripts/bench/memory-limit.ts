@@ -11,7 +11,7 @@
  * charged less than a fresh container would be: the report says how much of the file was still cached).
  */
 import { spawn, spawnSync } from "node:child_process";
-import { parseArgs } from "node:util";
+import { parseScriptOptions } from "../cli-options.js";
 import type { BgeM3FileType } from "../gguf/bge-m3.js";
 import { FULL, testModel } from "../../test/helpers/models.js";
 import { createMemoryCgroup } from "./cgroup.js";
@@ -20,14 +20,12 @@ import { spawnServer, TSX_ENTRY } from "./server-process.js";
 import { statusBytes } from "./smaps.js";
 import { embedTokens, syntheticTokens } from "./workloads.js";
 
-const { values } = parseArgs({
-  options: {
-    quant: { type: "string", default: "q4_k_m" },
-    "limit-mib": { type: "string", default: "1024" },
-    engine: { type: "string", default: "native" },
-    threads: { type: "string", default: "0" },
-    entry: { type: "string" },
-  },
+const values = parseScriptOptions(import.meta.url, {
+  quant: { type: "string", default: "q4_k_m" },
+  "limit-mib": { type: "string", default: "1024" },
+  engine: { type: "string", default: "native" },
+  threads: { type: "string", default: "0" },
+  entry: { type: "string" },
 });
 const MiB = 2 ** 20;
 const mib = (bytes: number | undefined) => (bytes === undefined ? "n/a" : `${Math.round(bytes / MiB)} MiB`);

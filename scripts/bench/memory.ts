@@ -10,7 +10,7 @@
  * short: 40 sequential 20-token inputs; concurrent: 16 requests of one ~500-token input at once;
  * long: one 8,190-token input. --entry runs compiled JS instead of `--import tsx src/main.ts`.
  */
-import { parseArgs } from "node:util";
+import { parseScriptOptions } from "../cli-options.js";
 import type { BgeM3FileType } from "../gguf/bge-m3.js";
 import { FULL, testModel } from "../../test/helpers/models.js";
 import { resolveThreads } from "../../src/engine/threads.js";
@@ -19,16 +19,14 @@ import { startLlamaServer, startServerProcess, TSX_ENTRY, type ServerProcess } f
 import { rssBreakdown } from "./smaps.js";
 import { embedTokens, latencies, syntheticTokens } from "./workloads.js";
 
-const { values } = parseArgs({
-  options: {
-    quants: { type: "string", default: "q8_0,q4_k_m" },
-    engines: { type: "string", default: "native,node-llama-cpp" },
-    workloads: { type: "string", default: "short,concurrent,long" },
-    entry: { type: "string" },
-    set: { type: "string", default: "" },
-    threads: { type: "string", default: "0" },
-    "llama-server": { type: "string", default: "/tmp/llama-stock/build/bin/llama-server" },
-  },
+const values = parseScriptOptions(import.meta.url, {
+  quants: { type: "string", default: "q8_0,q4_k_m" },
+  engines: { type: "string", default: "native,node-llama-cpp" },
+  workloads: { type: "string", default: "short,concurrent,long" },
+  entry: { type: "string" },
+  set: { type: "string", default: "" },
+  threads: { type: "string", default: "0" },
+  "llama-server": { type: "string", default: "/tmp/llama-stock/build/bin/llama-server" },
 });
 const list = (text: string) => text.split(",").map((s) => s.trim()).filter(Boolean);
 const extraEnv = Object.fromEntries(list(values.set!).map((pair) => [pair.slice(0, pair.indexOf("=")), pair.slice(pair.indexOf("=") + 1)]));
