@@ -57,6 +57,11 @@ const pairedRows: Record<string, string | number>[] = [];
 // native servers load heads as production does; --heads none measures without them
 const headsDir = values.heads ?? (await benchHeads(path.join(repoRoot, ".cache", "bench")));
 
+/** An error as one table cell: one line, at most 200 characters. */
+function shortError(error: unknown): string {
+  return (error as Error).message.replace(/\s+/g, " ").trim().slice(0, 200);
+}
+
 function log(message: string): void {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
 }
@@ -128,7 +133,7 @@ for (const quant of quants) {
         headsRows.push({ model: quant, engine, ...(await headsWorkloads(server.url, Number(values["heads-long"]), Number(values.requests))) });
       }
     } catch (error) {
-      row.error = (error as Error).message.slice(0, 200);
+      row.error = shortError(error);
       log(`${quant} / ${engine}: ${row.error}`);
     } finally {
       await server.stop();
@@ -165,6 +170,11 @@ async function pairedSection(quant: string, modelPath: string): Promise<void> {
       [`median ratio to ${engines[0]}`]: +result.medianRatioToFirst.toFixed(3),
     }));
     log(`${quant}: paired p50 ${results.map((result, i) => `${engines[i]} ${result.p50Ms.toFixed(1)} ms`).join(", ")}`);
+  } catch (error) {
+    // as the per-engine sections do: the run goes on to the next model and prints what it has
+    const message = shortError(error);
+    pairedRows.push({ model: quant, engine: engines.join(", "), error: message });
+    log(`${quant}: paired latency: ${message}`);
   } finally {
     await Promise.all(servers.map((server) => server.stop()));
   }
