@@ -36,19 +36,10 @@ namespace isa = avx2;
 #ifdef BGE_M3_INT8_GEMM
 namespace bge_m3 {
 
-// Q8_0 as the chosen kernel wants its bytes (see kQ8_0ZeroPoint there), Q6_K with the scales it wants
+// The layouts the chosen kernel wants: Q8_0's bytes (see kQ8_0ZeroPoint there), the K-quants' scales
 using q8_0_weights = q8_0_weights_zp<isa::kQ8_0ZeroPoint>;
-inline void repack_q8_0(const block_q8_0 * const * rows, block_q8_0x16 * out) {
-    repack_q8_0_block<isa::kQ8_0ZeroPoint>(rows, out);
-}
 using q6_K_weights = isa::q6_K_weights;
-inline void repack_q6_K_block(const block_q6_K * const * rows, q6_K_weights::block * out) {
-    q6_K_weights::repack(rows, out);
-}
 using q4_K_weights = isa::q4_K_weights;
-inline void repack_q4_K_block(const block_q4_K * const * rows, q4_K_weights::block * out) {
-    q4_K_weights::repack(rows, out);
-}
 
 // Where activation row r's 4 bytes of group g (k / 4 within a block of k values) and its scale are.
 struct q8_0_rows4 {  // block_q8_0x4 from ggml_quantize_mat_q8_0_4x8

@@ -56,7 +56,7 @@ struct block_q4_Kx16_i16 {
 // What a kernel needs to know of a layout: k per block, k per scale (span), the zero point, the
 // largest stored value (which decides how many products fit in int16 on AVX2), whether a min is
 // subtracted, whether the scales are integers (int16_scales: one F32 d per row and block besides), where
-// group g's bytes and span j's scales are, and how a block is made from 16 of ggml's.
+// group g's bytes and span j's scales are, and how a block is made from 16 of ggml's (repack).
 template <int ZERO_POINT> struct q8_0_weights_zp {
     using block                       = block_q8_0x16;
     static constexpr int  k_per_block = QK8_0;
@@ -71,6 +71,7 @@ template <int ZERO_POINT> struct q8_0_weights_zp {
     static const uint8_t * group(const block & b, int g) { return b.qs + g * kGroupBytes; }
     static const void *    scales(const block & b, int) { return b.d; }
     static const float *   mins(const block &, int) { return nullptr; }
+    static void            repack(const block_q8_0 * const * rows, block * out);
 };
 inline void repack_q6_K_f32_scales(const block_q6_K * const * rows, block_q6_Kx16 * out);
 inline void repack_q6_K_i16_scales(const block_q6_K * const * rows, block_q6_Kx16_i16 * out);
@@ -116,7 +117,7 @@ template <typename BLOCK, void (*PACK)(const block_q4_K * const *, BLOCK *), boo
 using q4_K_f32_weights = q4_K_weights_as<block_q4_Kx16, repack_q4_K_f32_scales, false>;
 using q4_K_i16_weights = q4_K_weights_as<block_q4_Kx16_i16, repack_q4_K_i16_scales, true>;
 
-template <int ZERO_POINT> void repack_q8_0_block(const block_q8_0 * const * rows, block_q8_0x16 * out) {
+template <int ZERO_POINT> void q8_0_weights_zp<ZERO_POINT>::repack(const block_q8_0 * const * rows, block_q8_0x16 * out) {
     for (int c = 0; c < kBlockRows; c++) {
         out->d[c] = rows[c]->d;
         for (int k = 0; k < QK8_0; k++) {
