@@ -56,25 +56,19 @@ static inline __m256i broadcast4(const int8_t * p) {
 }
 
 // ROWS::rows activation rows x all 16 output columns of the weight block (two ymm halves) over weight
-// blocks b0 .. b1 - 1 of K, added to s when `accumulate`: for signed weights with an F16 scale per block
+// blocks b0 .. b1 - 1 of K, added to s: for signed weights with an F16 scale per block
 // (Q8_0), whose pairs fill an int16, so each group is widened on its own. The weight's sign moves onto
 // the activation (|w| once per group, not |a| once per row), and each broadcast activation group feeds
 // both halves: 4.25 vector ops and 0.75 loads per 32 products with 4 rows, against 5 and 1.25 with one
 // half per call (0.87x the time in a one-thread harness). The 2 x ROWS::rows int32 sums take the
 // registers, so the F32 sums live in s (L1).
 template <typename W, typename ROWS>
-static inline void tile_signed(int b0, int b1, bool accumulate, const typename W::block * w,
-                               const typename ROWS::block * a, float * s, size_t bs) {
+static inline void tile_signed(int b0, int b1, const typename W::block * w, const typename ROWS::block * a,
+                               float * s, size_t bs) {
     static_assert(kSignedWeights<W> && W::f16_scales && !kNeedsSums<W> && W::span == W::k_per_block,
                   "signed weights, one F16 scale per block, no zero point or min");
     constexpr int M    = ROWS::rows;
     const __m256i ones = _mm256_set1_epi16(1);
-    if (!accumulate) {
-        for (int r = 0; r < M; r++) {
-            _mm256_storeu_ps(s + r * bs, _mm256_setzero_ps());
-            _mm256_storeu_ps(s + r * bs + 8, _mm256_setzero_ps());
-        }
-    }
     for (int b = b0; b < b1; b++) {
         const int k  = b * W::k_per_block;
         const int ab = k / ROWS::k;
@@ -114,20 +108,14 @@ static inline void tile_signed(int b0, int b1, bool accumulate, const typename W
 // 0.82-0.88x the time of one half per call in a one-thread harness; Q6_K 0.97-0.99x). Its sums take more
 // than AVX2's 16 ymm with 4 rows; GCC's spills of them cost less than the broadcasts saved.
 template <typename W, typename ROWS>
-static inline void tile_int16_scales(int b0, int b1, bool accumulate, const typename W::block * w,
-                                     const typename ROWS::block * a, const int32_t * asum, float * s, size_t bs) {
+static inline void tile_int16_scales(int b0, int b1, const typename W::block * w, const typename ROWS::block * a,
+                                     const int32_t * asum, float * s, size_t bs) {
     constexpr int M     = ROWS::rows;
     constexpr int G     = kInt16Groups<W>;            // groups per int16 sum
     constexpr int spans = W::k_per_block / W::span;
     constexpr int pairs = spans / 2;                  // activation sums per row and block
     static_assert(ROWS::k == W::k_per_block, "one activation scale per weight block");
     static_assert((W::span / kGroupK) % G == 0, "int16 sums within a span");
-    if (!accumulate) {
-        for (int r = 0; r < M; r++) {
-            _mm256_storeu_ps(s + r * bs, _mm256_setzero_ps());
-            _mm256_storeu_ps(s + r * bs + 8, _mm256_setzero_ps());
-        }
-    }
     for (int b = b0; b < b1; b++) {
         __m256i isum[M][2];
         __m256i msum[M][2];  // Q4_K: sum of mins x activation sums, scaled by dmin apart from isum
@@ -209,10 +197,17 @@ static void column_blocks(int nbw, const typename W::block * w, int x0, int x1, 
     for (int b0 = 0; b0 < nbw; b0 += chunk) {
         const int b1 = std::min(nbw, b0 + chunk);
         for (int x = x0; x < x1; x++) {
+            float * out = s + x * kBlockRows;
+            if (b0 == 0) {  // the tiles add each chunk of K into out
+                for (int r = 0; r < ROWS::rows; r++) {
+                    _mm256_storeu_ps(out + r * bs, _mm256_setzero_ps());
+                    _mm256_storeu_ps(out + r * bs + 8, _mm256_setzero_ps());
+                }
+            }
             if constexpr (W::int16_scales) {
-                tile_int16_scales<W, ROWS>(b0, b1, b0 > 0, w + (size_t) x * nbw, a, asum, s + x * kBlockRows, bs);
+                tile_int16_scales<W, ROWS>(b0, b1, w + (size_t) x * nbw, a, asum, out, bs);
             } else {
-                tile_signed<W, ROWS>(b0, b1, b0 > 0, w + (size_t) x * nbw, a, s + x * kBlockRows, bs);
+                tile_signed<W, ROWS>(b0, b1, w + (size_t) x * nbw, a, out, bs);
             }
         }
     }
