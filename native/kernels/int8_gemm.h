@@ -41,45 +41,33 @@ using q8_0_weights = q8_0_weights_zp<isa::kQ8_0ZeroPoint>;
 using q6_K_weights = isa::q6_K_weights;
 using q4_K_weights = isa::q4_K_weights;
 
-// Where activation row r's 4 bytes of group g (k / 4 within a block of k values) and its scale are.
-struct q8_0_rows4 {  // block_q8_0x4 from ggml_quantize_mat_q8_0_4x8
+// Where activation row r's 4 bytes of group g (k / 4 within a block of K values) and its scale are, for
+// ggml's 4-row blocks (ggml_quantize_mat_q8_*_4x8: rows interleaved 8 bytes at a time) and for plain rows.
+inline float scale_f32(ggml_half d) { return GGML_CPU_FP16_TO_FP32(d); }  // Q8_0's
+inline float scale_f32(float d) { return d; }                             // Q8_K's
+template <typename BLOCK, int K> struct rows4 {
     static constexpr int rows = 4;
-    static constexpr int k    = QK8_0;
-    using block               = block_q8_0x4;
+    static constexpr int k    = K;
+    using block               = BLOCK;
     static const int8_t * group(const block & b, int r, int g) { return b.qs + (g >> 1) * 32 + r * 8 + (g & 1) * 4; }
-    static float scale(const block & b, int r) { return GGML_CPU_FP16_TO_FP32(b.d[r]); }
+    static float scale(const block & b, int r) { return scale_f32(b.d[r]); }
 };
-struct q8_0_rows1 {  // one plain block_q8_0 row
+template <typename BLOCK, int K> struct rows1 {
     static constexpr int rows = 1;
-    static constexpr int k    = QK8_0;
-    using block               = block_q8_0;
+    static constexpr int k    = K;
+    using block               = BLOCK;
     static const int8_t * group(const block & b, int, int g) { return b.qs + g * 4; }
-    static float scale(const block & b, int) { return GGML_CPU_FP16_TO_FP32(b.d); }
+    static float scale(const block & b, int) { return scale_f32(b.d); }
 };
-struct q8_K_rows4 {  // block_q8_Kx4 from ggml_quantize_mat_q8_K_4x8: the same 8-byte interleave
-    static constexpr int rows = 4;
-    static constexpr int k    = QK_K;
-    using block               = block_q8_Kx4;
-    static const int8_t * group(const block & b, int r, int g) { return b.qs + (g >> 1) * 32 + r * 8 + (g & 1) * 4; }
-    static float scale(const block & b, int r) { return b.d[r]; }
-};
-struct q8_K_rows1 {  // one plain block_q8_K row
-    static constexpr int rows = 1;
-    static constexpr int k    = QK_K;
-    using block               = block_q8_K;
-    static const int8_t * group(const block & b, int, int g) { return b.qs + g * 4; }
-    static float scale(const block & b, int) { return b.d; }
-};
-
 // The activation rows for each ggml activation type: for gemm (4 rows) and for gemv (1 row).
 template <ggml_type T> struct activation_rows;
 template <> struct activation_rows<GGML_TYPE_Q8_0> {
-    using four = q8_0_rows4;
-    using one  = q8_0_rows1;
+    using four = rows4<block_q8_0x4, QK8_0>;
+    using one  = rows1<block_q8_0, QK8_0>;
 };
 template <> struct activation_rows<GGML_TYPE_Q8_K> {
-    using four = q8_K_rows4;
-    using one  = q8_K_rows1;
+    using four = rows4<block_q8_Kx4, QK_K>;
+    using one  = rows1<block_q8_K, QK_K>;
 };
 constexpr ggml_type kKQuantActivations = isa::kKQuantActivations;
 
