@@ -1,5 +1,5 @@
 /**
- * Command-line options of the measuring and model-making scripts: `--help` (`-h`) prints the script's own
+ * Command-line options of the measuring scripts: `--help` (`-h`) prints the script's own
  * header comment, its usage, and exits 0; an unknown or malformed option prints what is wrong and that
  * usage and exits 2, instead of node:util's stack trace. The header comment stays the one description.
  */

@@ -18,6 +18,7 @@ import { FULL, testModel } from "../test/helpers/models.js";
 import { loadAddon, nativeAddonLoadError } from "../src/engine/native/load-addon.js";
 import { NATIVE_ATTENTION_MODES } from "../src/engine/native/native-embedder.js";
 import { cpuClass, describeCpu, weightKernel } from "./bench/cpu-class.js";
+import { addonInput } from "./bench/workloads.js";
 
 const values = parseScriptOptions(import.meta.url, {
   model: { type: "string" },
@@ -41,13 +42,7 @@ const maxLen = Math.max(...lengths);
 const model = await addon.loadModel({
   modelPath, contextSize: maxLen, batchSize: maxLen, sequences: 1, threads, profile: true, ...attention,
 });
-const { bosToken, eosToken, nVocab } = model.info;
-const ids = (n: number) => {
-  const out = [bosToken];
-  for (let i = 1; i < n - 1; i++) out.push(10 + ((i * 7919) % (nVocab - 20)));
-  out.push(eosToken);
-  return out;
-};
+const ids = (n: number) => addonInput(model.info, n);
 
 const results: { len: number; wall: number; ops: Record<string, [number, number]> }[] = [];
 try {

@@ -19,6 +19,7 @@ import type { NativeAddon, NativeEmbeddingModel } from "../../src/engine/native/
 import { NATIVE_ATTENTION_MODES } from "../../src/engine/native/native-embedder.js";
 import { FULL, testModel } from "../../test/helpers/models.js";
 import { cpuClass, describeCpu } from "./cpu-class.js";
+import { addonInput, percentile } from "./workloads.js";
 
 const values = parseScriptOptions(import.meta.url, {
   a: { type: "string" },
@@ -49,8 +50,7 @@ const load = async (file: string): Promise<NativeEmbeddingModel> => {
 };
 const models = [await load(values.a), await load(values.b)];
 
-const { bosToken, eosToken, nVocab } = models[0].info;
-const ids = [bosToken, ...Array.from({ length: tokens - 2 }, (_, i) => 10 + ((i * 7919) % (nVocab - 20))), eosToken];
+const ids = addonInput(models[0].info, tokens);
 const times: [number[], number[]] = [[], []];
 try {
   for (const model of models) for (let i = 0; i < 3; i++) await model.embed([ids]); // warm-up
@@ -65,7 +65,7 @@ try {
   for (const model of models) await model.dispose();
 }
 
-const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
+const median = (xs: number[]) => percentile([...xs].sort((x, y) => x - y), 50);
 const ratios = times[1].map((t, i) => t / times[0][i]);
 console.log(`${describeCpu(cpuClass())}\nmodel ${modelPath}, ${tokens} tokens, ${threads} threads, ${runs} alternations\n`);
 console.log("| addon | median (ms) | min (ms) |\n| --- | ---: | ---: |");

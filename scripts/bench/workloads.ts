@@ -10,6 +10,12 @@ export function syntheticTokens(length: number, seed: number): number[] {
   });
 }
 
+/** A whole `length`-token input for the addon itself (no server adds the specials): <s>, ordinary ids, </s>. */
+export function addonInput(info: { bosToken: number; eosToken: number; nVocab: number }, length: number): number[] {
+  const body = Array.from({ length: length - 2 }, (_, i) => 10 + (((i + 1) * 7919) % (info.nVocab - 20)));
+  return [info.bosToken, ...body, info.eosToken];
+}
+
 /**
  * POST a JSON body over node:http rather than fetch: undici gives up on a response whose headers take
  * over 5 minutes, and one long input on the slower engine takes about that.
