@@ -8,9 +8,11 @@ import { prepareModel } from "../src/model/prepare.js";
 
 try {
   const config = loadConfig();
-  const { path: file, facts } = await prepareModel(config.embeddingModel, config.modelDir, (percent) =>
-    process.stdout.write(`downloading: ${percent}%\n`),
-  );
+  const { path: file, facts } = await prepareModel(config.embeddingModel, {
+    modelDir: config.modelDir,
+    hub: config.hub,
+    report: (percent) => process.stdout.write(`downloading: ${percent}%\n`),
+  });
   process.stdout.write(`${file}: ${facts.layers} layers, ${facts.embeddingLength} dimensions, context ${facts.contextLength}\n`);
 } catch (error) {
   if (!(error instanceof ConfigError || error instanceof ModelError)) throw error;

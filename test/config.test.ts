@@ -20,6 +20,7 @@ t.test("defaults", async (t) => {
   t.equal(config.maxInputs, 2048);
   t.equal(config.servedModelName, "bge-m3");
   t.equal(config.corsOrigins, true);
+  t.same(config.hub, { endpoint: "", token: "" }, "huggingface.co, no token");
 });
 
 t.test("environment variables use the seed's names", async (t) => {
@@ -33,6 +34,8 @@ t.test("environment variables use the seed's names", async (t) => {
       TRUNCATE: "true",
       CORS_ORIGINS: "https://a.example,https://b.example",
       MAX_INPUTS: "10",
+      HF_ENDPOINT: "https://hf-mirror.example/",
+      HF_TOKEN: " hf_abc ",
     },
     [],
   );
@@ -44,6 +47,7 @@ t.test("environment variables use the seed's names", async (t) => {
   t.equal(config.truncate, true);
   t.same(config.corsOrigins, ["https://a.example", "https://b.example"]);
   t.equal(config.maxInputs, 10);
+  t.same(config.hub, { endpoint: "https://hf-mirror.example/", token: "hf_abc" });
 });
 
 t.test("CLI flags override the environment", async (t) => {
@@ -62,6 +66,7 @@ t.test("bad values name the variable", async (t) => {
     [{ CONTEXT_SIZE: "100000" }, [], /Invalid CONTEXT_SIZE/],
     [{ ROUTE_PREFIX: "api" }, [], /Invalid ROUTE_PREFIX/],
     [{ LOG_LEVEL: "loud" }, [], /Invalid LOG_LEVEL/],
+    [{ HF_ENDPOINT: "hf-mirror.example" }, [], /Invalid HF_ENDPOINT: expected a value matching/],
     [{}, ["--threads", "x"], /Invalid --threads/],
     [{}, ["--no-such-flag", "1"], /Unknown option '--no-such-flag'/],
   ];
@@ -158,7 +163,7 @@ t.test("a bad setting stops the process with one line and exit code 1", async (t
 t.test("--help lists every environment variable", async (t) => {
   const result = spawnSync(process.execPath, ["--import", "tsx", "src/main.ts", "--help"], { encoding: "utf8", timeout: 60_000 });
   t.equal(result.status, 0);
-  for (const name of ["ROUTE_PREFIX", "API_KEY", "DEVICE", "EMBEDDING_MODEL", "MODEL_DIR", "CONTEXT_SIZE", "SERVED_MODEL_NAME", "MAX_REQUEST_TOKENS", "DOCS_PUBLIC"]) {
+  for (const name of ["ROUTE_PREFIX", "API_KEY", "DEVICE", "EMBEDDING_MODEL", "MODEL_DIR", "CONTEXT_SIZE", "SERVED_MODEL_NAME", "MAX_REQUEST_TOKENS", "DOCS_PUBLIC", "HF_ENDPOINT", "HF_TOKEN"]) {
     t.match(result.stdout, name);
   }
   t.match(result.stdout, /REQUEST_TIMEOUT_MS .* gets a 504/, "a timed-out request gets 504, as the code answers");

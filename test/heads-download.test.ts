@@ -8,7 +8,7 @@ import { ConfigError, loadConfig } from "../src/config/load.js";
 import { DEFAULT_M3_HEADS } from "../src/config/schema.js";
 import { prepareHeads } from "../src/model/heads/prepare.js";
 import { periodicProgress } from "../src/model/progress.js";
-import type { DownloadProgress } from "../src/model/resolve.js";
+import type { DownloadProgress, HubAccess } from "../src/model/resolve.js";
 import { writeRandomHeads } from "../scripts/heads/random-heads.js";
 import { startFakeHub, type FakeHub } from "./support/hf-server.js";
 
@@ -17,23 +17,18 @@ const dir = await mkdtemp(path.join(tmpdir(), "bge-m3-heads-download-"));
 const files = await writeRandomHeads(path.join(dir, "source"), { width: WIDTH, dtype: "f16" });
 const sizes = (await stat(files.sparse)).size + (await stat(files.colbert)).size;
 
-/** Points HF_ENDPOINT at `endpoint` for one test. */
-function useEndpoint(t: Test, endpoint: string): void {
-  const previous = process.env.HF_ENDPOINT;
-  process.env.HF_ENDPOINT = endpoint;
-  t.teardown(() => {
-    if (previous === undefined) delete process.env.HF_ENDPOINT;
-    else process.env.HF_ENDPOINT = previous;
-  });
-}
+/** HF_ENDPOINT and HF_TOKEN as the config passes them. */
+const access = (endpoint: string, token = ""): HubAccess => ({ endpoint, token });
 
-async function hubWith(t: Test, repoPath: string): Promise<FakeHub> {
-  const hub = await startFakeHub({
-    [`/${repoPath}/sparse_linear.pt`]: files.sparse,
-    [`/${repoPath}/colbert_linear.pt`]: files.colbert,
-  });
+async function hubWith(t: Test, repoPath: string, token?: string): Promise<FakeHub> {
+  const hub = await startFakeHub(
+    {
+      [`/${repoPath}/sparse_linear.pt`]: files.sparse,
+      [`/${repoPath}/colbert_linear.pt`]: files.colbert,
+    },
+    { token },
+  );
   t.teardown(() => hub.close());
-  useEndpoint(t, hub.endpoint);
   return hub;
 }
 
@@ -56,6 +51,7 @@ t.test("hf: heads download once into MODEL_DIR, with progress; a second start fe
   const periodic = periodicProgress((percent) => logged.push(percent));
   const state = await prepareHeads(DEFAULT_M3_HEADS, {
     modelDir,
+    hub: access(hub.endpoint),
     expectedHiddenSize: WIDTH,
     onProgress: (p) => {
       progress.push(p);
@@ -72,10 +68,22 @@ t.test("hf: heads download once into MODEL_DIR, with progress; a second start fe
   t.equal(logged.at(-1), "100.0", "periodicProgress reports the end");
   t.same(hub.requests.sort(), ["GET /BAAI/bge-m3/resolve/main/colbert_linear.pt", "GET /BAAI/bge-m3/resolve/main/sparse_linear.pt"]);
 
-  const again = await prepareHeads(DEFAULT_M3_HEADS, { modelDir, expectedHiddenSize: WIDTH, onProgress: () => t.fail("no download") });
+  const again = await prepareHeads(DEFAULT_M3_HEADS, { modelDir, hub: access(hub.endpoint), expectedHiddenSize: WIDTH, onProgress: () => t.fail("no download") });
   t.ok(again.available);
   t.same(again.available && again.heads, state.heads);
   t.equal(hub.requests.length, 2, "a later start downloads nothing");
+});
+
+t.test("a gated repository: HF_TOKEN goes along as a bearer token; without it, 401 and no heads", async (t) => {
+  const hub = await hubWith(t, "BAAI/bge-m3/resolve/main", "hf_gated");
+  const refused = await prepareHeads(DEFAULT_M3_HEADS, { modelDir: path.join(dir, "models-gated-no-token"), hub: access(hub.endpoint) });
+  t.match(!refused.available && refused.reason, /^could not download .*_linear\.pt: HTTP 401 Unauthorized$/);
+  const state = await prepareHeads(DEFAULT_M3_HEADS, {
+    modelDir: path.join(dir, "models-gated"),
+    hub: access(hub.endpoint, "hf_gated"),
+    expectedHiddenSize: WIDTH,
+  });
+  t.ok(state.available, JSON.stringify(state));
 });
 
 t.test("a folder inside a repository, and only the missing file is fetched", async (t) => {
@@ -84,7 +92,7 @@ t.test("a folder inside a repository, and only the missing file is fetched", asy
   const cached = path.join(modelDir, "hf--owner--repo", "heads", "m3");
   await mkdir(cached, { recursive: true });
   await copyFile(files.sparse, path.join(cached, "sparse_linear.pt"));
-  const state = await prepareHeads("hf:owner/repo/heads/m3/", { modelDir });
+  const state = await prepareHeads("hf:owner/repo/heads/m3/", { modelDir, hub: access(hub.endpoint) });
   t.ok(state.available, JSON.stringify(state));
   t.same(hub.requests, ["GET /owner/repo/resolve/main/heads/m3/colbert_linear.pt"]);
 });
@@ -92,7 +100,7 @@ t.test("a folder inside a repository, and only the missing file is fetched", asy
 t.test("a repository without the files (404) leaves the heads unavailable, and nothing on disk", async (t) => {
   const hub = await hubWith(t, "BAAI/bge-m3/resolve/main");
   const modelDir = path.join(dir, "models-404");
-  const state = await prepareHeads("hf:nobody/nothing", { modelDir });
+  const state = await prepareHeads("hf:nobody/nothing", { modelDir, hub: access(hub.endpoint) });
   t.notOk(state.available);
   t.match(!state.available && state.reason, /^could not download http:\/\/127\.0\.0\.1:\d+\/nobody\/nothing\/resolve\/main\/(sparse|colbert)_linear\.pt: HTTP 404 Not Found$/);
   t.same(await readdir(path.join(modelDir, "hf--nobody--nothing")), [], "no temporary files left");
@@ -102,32 +110,31 @@ t.test("a repository without the files (404) leaves the heads unavailable, and n
 t.test("no server (connection refused), a server that never answers, a cut body: unavailable, quickly", async (t) => {
   const gone = await startFakeHub({});
   await gone.close(); // its port now refuses connections
-  useEndpoint(t, gone.endpoint);
   let started = Date.now();
-  const refused = await prepareHeads(DEFAULT_M3_HEADS, { modelDir: path.join(dir, "models-refused") });
+  const refused = await prepareHeads(DEFAULT_M3_HEADS, { modelDir: path.join(dir, "models-refused"), hub: access(gone.endpoint) });
   t.notOk(refused.available);
   t.match(!refused.available && refused.reason, /could not download .*_linear\.pt: fetch failed \(ECONNREFUSED\)/);
   t.ok(Date.now() - started < 5000, `refused within 5 s (${Date.now() - started} ms)`);
 
-  process.env.HF_ENDPOINT = await rawServer(t, () => undefined); // accepts, never answers
+  const silent = await rawServer(t, () => undefined); // accepts, never answers
   started = Date.now();
-  const hung = await prepareHeads(DEFAULT_M3_HEADS, { modelDir: path.join(dir, "models-hung"), stallTimeoutMs: 300 });
+  const hung = await prepareHeads(DEFAULT_M3_HEADS, { modelDir: path.join(dir, "models-hung"), hub: access(silent), stallTimeoutMs: 300 });
   t.match(!hung.available && hung.reason, /could not download .*_linear\.pt: no data for 0\.3 s/);
   t.ok(Date.now() - started < 3000, `given up after the stall timeout (${Date.now() - started} ms)`);
 
-  process.env.HF_ENDPOINT = await rawServer(t, (request, response) => {
+  const cutting = await rawServer(t, (request, response) => {
     response.writeHead(200, { "content-length": "1000" });
     response.write(Buffer.alloc(10));
     setTimeout(() => response.destroy(), 20);
   });
-  const cut = await prepareHeads(DEFAULT_M3_HEADS, { modelDir: path.join(dir, "models-cut") });
+  const cut = await prepareHeads(DEFAULT_M3_HEADS, { modelDir: path.join(dir, "models-cut"), hub: access(cutting) });
   t.match(!cut.available && cut.reason, /could not download .*_linear\.pt: /);
   t.same(await readdir(path.join(dir, "models-cut", "hf--BAAI--bge-m3")), [], "no partial files left");
 });
 
 t.test("a cancelled start gives up the download", async (t) => {
-  await hubWith(t, "BAAI/bge-m3/resolve/main");
-  const state = await prepareHeads(DEFAULT_M3_HEADS, { modelDir: path.join(dir, "models-cancel"), signal: AbortSignal.abort() });
+  const hub = await hubWith(t, "BAAI/bge-m3/resolve/main");
+  const state = await prepareHeads(DEFAULT_M3_HEADS, { modelDir: path.join(dir, "models-cancel"), hub: access(hub.endpoint), signal: AbortSignal.abort() });
   t.same(state, { available: false, reason: "download cancelled" });
 });
 

@@ -15,7 +15,6 @@ export function helpText(): string {
     "",
     ...rows,
     "",
-    "CUDA_LAUNCH_BLOCKING and HF_ENDPOINT (a Hugging Face mirror) are passed through to the engine;",
-    "HF_ENDPOINT and HF_TOKEN also apply to the download of M3_HEADS.",
+    "CUDA_LAUNCH_BLOCKING is passed through to the engine.",
   ].join("\n");
 }

@@ -5,12 +5,15 @@ import { ModelError } from "../model/errors.js";
 import { HeadsSettingError } from "../model/heads/errors.js";
 import { checkHeadsSetting } from "../model/heads/setting.js";
 import { checkModelReference } from "../model/reference.js";
+import type { HubAccess } from "../model/resolve.js";
 import { contradiction } from "./consistency.js";
 import { configSchema, type RawConfig } from "./schema.js";
 
 /** The settings after validation, with list-valued ones split. */
-export interface Config extends Omit<RawConfig, "apiKey" | "corsOrigins"> {
+export interface Config extends Omit<RawConfig, "apiKey" | "corsOrigins" | "hfEndpoint" | "hfToken"> {
   readonly apiKeys: readonly string[];
+  /** HF_ENDPOINT and HF_TOKEN, as the model's and the heads' downloads take them. */
+  readonly hub: HubAccess;
   /** `true` allows any origin. */
   readonly corsOrigins: true | readonly string[];
 }
@@ -131,7 +134,7 @@ export function loadConfig(
   const config = raw as RawConfig;
   const conflict = contradiction(config);
   if (conflict) throw new ConfigError(conflict);
-  const { apiKey, corsOrigins, ...rest } = config;
+  const { apiKey, corsOrigins, hfEndpoint, hfToken, ...rest } = config;
   const origins = splitList(corsOrigins);
   return {
     ...rest,
@@ -142,5 +145,6 @@ export function loadConfig(
     routePrefix: config.routePrefix.replace(/\/+$/, ""),
     apiKeys: splitList(apiKey),
     corsOrigins: origins.length === 0 || origins.includes("*") ? true : origins,
+    hub: { endpoint: hfEndpoint, token: hfToken },
   };
 }

@@ -48,6 +48,15 @@ export const configSchema = Type.Object({
     description:
       "BGE-M3's sparse and ColBERT heads (sparse_linear.pt, colbert_linear.pt): hf:<owner>/<repo>[/<folder>] (downloaded once into MODEL_DIR), a local directory holding both, or none; without them dense embeddings still work.",
   }),
+  hfEndpoint: Type.String({
+    default: "",
+    pattern: "^(https?://[^\\s]+)?$",
+    description: "A Hugging Face mirror (http(s) URL) for hf: downloads of the model and M3_HEADS; empty means https://huggingface.co.",
+  }),
+  hfToken: Type.String({
+    default: "",
+    description: "Hugging Face access token sent with hf: downloads (gated or private repositories); empty sends none.",
+  }),
   threads: Type.Integer({
     minimum: 0,
     maximum: 1024,

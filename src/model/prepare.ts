@@ -1,5 +1,5 @@
 import { periodicProgress } from "./progress.js";
-import { resolveModel, type DownloadProgress } from "./resolve.js";
+import { resolveModel, type DownloadProgress, type HubAccess } from "./resolve.js";
 import { validateModelFile, type ModelFacts } from "./validate.js";
 
 export interface PreparedModel {
@@ -11,14 +11,17 @@ export interface PreparedModel {
  * The model file, downloaded into modelDir if needed and checked: a progress bar on a terminal,
  * otherwise `report` a few times during a download. Shared by the server and `npm run fetch-model`.
  */
-export async function prepareModel(
-  reference: string,
-  modelDir: string,
-  report: (percent: string, progress: DownloadProgress) => void,
-): Promise<PreparedModel> {
+export interface PrepareModelOptions {
+  readonly modelDir: string;
+  readonly hub: HubAccess;
+  readonly report: (percent: string, progress: DownloadProgress) => void;
+}
+
+export async function prepareModel(reference: string, { modelDir, hub, report }: PrepareModelOptions): Promise<PreparedModel> {
   const showBar = process.stderr.isTTY === true;
   const path = await resolveModel(reference, {
     modelDir,
+    hub,
     progressBar: showBar,
     onProgress: showBar ? undefined : periodicProgress(report),
   });

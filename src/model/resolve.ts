@@ -8,8 +8,15 @@ export interface DownloadProgress {
   readonly totalBytes: number;
 }
 
+/** Where hf: files come from (HF_ENDPOINT, HF_TOKEN): empty strings mean huggingface.co and no token. */
+export interface HubAccess {
+  readonly endpoint: string;
+  readonly token: string;
+}
+
 export interface ResolveOptions {
   readonly modelDir: string;
+  readonly hub?: HubAccess;
   /** Show node-llama-cpp's progress bar (on a terminal). */
   readonly progressBar: boolean;
   readonly onProgress?: (progress: DownloadProgress) => void;
@@ -34,6 +41,8 @@ export async function resolveModel(reference: string, options: ResolveOptions): 
   try {
     return await resolveModelFile(reference, {
       directory: path.resolve(options.modelDir),
+      endpoints: options.hub?.endpoint ? { huggingFace: options.hub.endpoint } : undefined,
+      tokens: options.hub?.token ? { huggingFace: options.hub.token } : undefined,
       cli: options.progressBar,
       onProgress: ({ downloadedSize, totalSize }) =>
         options.onProgress?.({ downloadedBytes: downloadedSize, totalBytes: totalSize }),

@@ -23,9 +23,11 @@ export async function loadService(
   observer: SchedulerObserver = {},
 ): Promise<LoadedService> {
   const started = performance.now();
-  const { path: modelPath, facts } = await prepareModel(config.embeddingModel, config.modelDir, (percent, progress) =>
-    log.info(progress, `downloading model: ${percent}%`),
-  );
+  const { path: modelPath, facts } = await prepareModel(config.embeddingModel, {
+    modelDir: config.modelDir,
+    hub: config.hub,
+    report: (percent, progress) => log.info(progress, `downloading model: ${percent}%`),
+  });
   log.info(
     { modelPath, layers: facts.layers, dimensions: facts.embeddingLength, context: facts.contextLength, pooling: poolingName(facts.poolingType) },
     "model file checked",
@@ -80,6 +82,7 @@ async function loadHeads(config: Config, hiddenSize: number, log: FastifyBaseLog
   if (config.engine === "node-llama-cpp") return { available: false, reason: "the node-llama-cpp engine runs no heads" };
   const state = await prepareHeads(config.m3Heads, {
     modelDir: config.modelDir,
+    hub: config.hub,
     expectedHiddenSize: hiddenSize,
     onProgress: (progress) => log.info(progress, "downloading the sparse and ColBERT heads"),
   });

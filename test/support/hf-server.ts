@@ -3,7 +3,7 @@ import { readFile } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
 
 export interface FakeHub {
-  /** Pass as HF_ENDPOINT. */
+  /** Pass as HF_ENDPOINT (HubAccess.endpoint). */
   readonly endpoint: string;
   /** Every request the hub saw, as "METHOD path". */
   readonly requests: string[];
@@ -12,15 +12,20 @@ export interface FakeHub {
 
 /**
  * Serves files under /{owner}/{repo}/resolve/main/{file} the way the Hugging Face endpoint does
- * (HEAD, GET, byte ranges), on loopback, so the real download code can be tested offline.
+ * (HEAD, GET, byte ranges), on loopback, so the real download code can be tested offline. With `token`,
+ * it is a gated repository: a request without `Authorization: Bearer <token>` gets 401.
  */
-export async function startFakeHub(files: Record<string, string>): Promise<FakeHub> {
+export async function startFakeHub(files: Record<string, string>, { token }: { token?: string } = {}): Promise<FakeHub> {
   const contents = new Map<string, Buffer>();
   for (const [urlPath, localPath] of Object.entries(files)) contents.set(urlPath, await readFile(localPath));
   const requests: string[] = [];
   const server: Server = createServer((request: IncomingMessage, response) => {
     const path = decodeURIComponent(new URL(request.url ?? "/", "http://x").pathname);
     requests.push(`${request.method} ${path}`);
+    if (token !== undefined && request.headers.authorization !== `Bearer ${token}`) {
+      response.writeHead(401, { "content-type": "application/json" }).end('{"error":"Access to this repository is restricted"}');
+      return;
+    }
     const body = contents.get(path);
     if (!body) {
       response.writeHead(404, { "content-type": "application/json" }).end('{"error":"Entry not found"}');

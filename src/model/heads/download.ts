@@ -20,6 +20,8 @@ export interface DownloadOptions {
   readonly onProgress?: (progress: DownloadProgress) => void;
   readonly signal?: AbortSignal;
   readonly stallTimeoutMs?: number;
+  /** Sent as a bearer token (HF_TOKEN) when not empty. */
+  readonly token?: string;
 }
 
 /** One line for a failed fetch: undici's "fetch failed" hides the reason (ECONNREFUSED, ENOTFOUND) in `cause`. */
@@ -40,7 +42,7 @@ async function settle<T>(tasks: readonly Promise<T>[], fail: (message: string) =
 
 /**
  * Downloads the targets side by side with fetch (which follows Hugging Face's redirects), sending
- * HF_TOKEN when set. All response headers arrive before any body is read, so the progress total is
+ * `token` (HF_TOKEN) when not empty. All response headers arrive before any body is read, so the progress total is
  * known from the first report. Any failure aborts the rest and throws a one-line HeadsError naming
  * the first cause; no temporary file is left behind.
  */
@@ -65,7 +67,7 @@ export async function downloadFiles(targets: readonly DownloadTarget[], options:
       stop: () => clearTimeout(timer),
     };
   });
-  const headers: Record<string, string> = process.env.HF_TOKEN ? { authorization: `Bearer ${process.env.HF_TOKEN}` } : {};
+  const headers: Record<string, string> = options.token ? { authorization: `Bearer ${options.token}` } : {};
   const temporaries = targets.map(({ file }) => `${file}.${process.pid}.download`);
   const downloaded = targets.map(() => 0);
   const request = async (url: string, i: number): Promise<Response> => {

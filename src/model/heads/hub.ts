@@ -9,9 +9,13 @@ export function hubCacheDirectory(modelDir: string, source: Extract<HeadsSource,
   return path.resolve(modelDir, `hf--${source.owner}--${source.repo}`, ...source.folder.split("/").filter(Boolean));
 }
 
-/** The download URL of one heads file from the main revision, on HF_ENDPOINT (a mirror) when set. */
-export function hubFileUrl(source: Extract<HeadsSource, { kind: "hf" }>, file: (typeof HEAD_FILES)[keyof typeof HEAD_FILES]): string {
-  const endpoint = (process.env.HF_ENDPOINT || DEFAULT_ENDPOINT).replace(/\/+$/, "");
+/** The download URL of one heads file from the main revision, on `mirror` (HF_ENDPOINT) when not empty. */
+export function hubFileUrl(
+  source: Extract<HeadsSource, { kind: "hf" }>,
+  file: (typeof HEAD_FILES)[keyof typeof HEAD_FILES],
+  mirror = "",
+): string {
+  const endpoint = (mirror || DEFAULT_ENDPOINT).replace(/\/+$/, "");
   const parts = [source.owner, source.repo, "resolve", "main", ...source.folder.split("/").filter(Boolean), file];
   return `${endpoint}/${parts.map(encodeURIComponent).join("/")}`;
 }

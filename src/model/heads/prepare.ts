@@ -1,6 +1,6 @@
 import { mkdir, stat } from "node:fs/promises";
 import path from "node:path";
-import type { DownloadProgress } from "../resolve.js";
+import type { DownloadProgress, HubAccess } from "../resolve.js";
 import { downloadFiles } from "./download.js";
 import { HeadsError } from "./errors.js";
 import { HEAD_FILES, readHeadsDirectory } from "./heads.js";
@@ -11,6 +11,8 @@ import type { HeadsState } from "./types.js";
 export interface PrepareHeadsOptions {
   /** MODEL_DIR: hf: heads are cached in a folder per repository under it. */
   readonly modelDir: string;
+  /** HF_ENDPOINT and HF_TOKEN; huggingface.co without a token when absent. */
+  readonly hub?: HubAccess;
   /** The model's hidden size; heads of another width are unavailable. */
   readonly expectedHiddenSize?: number;
   /** Download progress of both files together (the model's shape: periodicProgress takes it). */
@@ -32,13 +34,13 @@ async function headsDirectory(source: Exclude<HeadsSource, { kind: "none" }>, op
   const directory = hubCacheDirectory(options.modelDir, source);
   const missing = [];
   for (const file of Object.values(HEAD_FILES)) {
-    if (!(await isFile(path.join(directory, file)))) missing.push({ url: hubFileUrl(source, file), file: path.join(directory, file) });
+    if (!(await isFile(path.join(directory, file)))) missing.push({ url: hubFileUrl(source, file, options.hub?.endpoint), file: path.join(directory, file) });
   }
   if (missing.length > 0) {
     await mkdir(directory, { recursive: true }).catch((error: Error) => {
       throw new HeadsError(`cannot create ${directory}: ${error.message}`);
     });
-    await downloadFiles(missing, options);
+    await downloadFiles(missing, { ...options, token: options.hub?.token });
   }
   return directory;
 }
