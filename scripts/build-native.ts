@@ -27,8 +27,8 @@
  *   NATIVE_TARGET_ARCH=arm64      cross-compile for linux/arm64 on a Linux host of another architecture, with
  *                                 Debian's g++-aarch64-linux-gnu (native/toolchains/aarch64-linux-gnu.cmake;
  *                                 BGE_M3_CROSS_PREFIX names another one, default "aarch64-linux-gnu-"). Installs
- *                                 to native/build/linux-arm64/ (not Release/, which stays this host's addon);
- *                                 point BGE_M3_NATIVE_ADDON there or copy it. NATIVE_CPU=portable builds ggml's
+ *                                 to native/build/linux-arm64/ (not Release/, which stays this host's addon),
+ *                                 where an arm64 Node loads it from first. NATIVE_CPU=portable builds ggml's
  *                                 ARM variants (NEON, dotprod, fp16, SVE, i8mm, SVE2, SME; the best one is
  *                                 picked at run time); NATIVE_CPU=native cannot ask a CPU that is not here, so
  *                                 it builds one static addon for NATIVE_ARM_ARCH (default armv8.2-a+dotprod+fp16:

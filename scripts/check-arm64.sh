@@ -120,7 +120,8 @@ esbuild_bin="$(node -p "require.resolve('@esbuild/linux-x64/bin/esbuild', { path
 export ESBUILD_BINARY_PATH="$esbuild_bin"
 # a test file run directly gets tap's default 30 s limit (.taprc's 600 s is read by tap's runner only)
 export TAP_TIMEOUT="${TAP_TIMEOUT:-5400}"
-export BGE_M3_NATIVE_ADDON="$addon/bge_m3_native.node" BGE_M3_REQUIRE_NATIVE=1 ENGINE=native
+# the arm64 Node loads native/build/linux-arm64/ before Release/ (src/engine/native/load-addon.ts)
+export BGE_M3_REQUIRE_NATIVE=1 ENGINE=native
 logs="$cache/logs"
 mkdir -p "$logs"
 passed=0

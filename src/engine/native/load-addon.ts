@@ -22,13 +22,14 @@ function repoRoot(): string {
   return process.cwd();
 }
 
-/** Where the addon is looked for: $BGE_M3_NATIVE_ADDON (a .node file or its folder) first. */
-export function nativeAddonCandidates(): string[] {
-  const candidates: string[] = [];
-  const override = process.env.BGE_M3_NATIVE_ADDON;
-  if (override) candidates.push(override.endsWith(".node") ? override : path.join(override, ADDON_FILE));
-  candidates.push(path.join(repoRoot(), "native", "build", "Release", ADDON_FILE));
-  return candidates;
+/**
+ * Where the addon is looked for: a cross build for this process's platform and architecture first
+ * (scripts/build-native.ts installs NATIVE_TARGET_ARCH builds in native/build/<platform>-<arch>/, which
+ * is how an arm64 Node under qemu finds the arm64 addon), then this host's own build in Release/.
+ */
+function nativeAddonCandidates(): string[] {
+  const build = path.join(repoRoot(), "native", "build");
+  return [path.join(build, `${process.platform}-${process.arch}`, ADDON_FILE), path.join(build, "Release", ADDON_FILE)];
 }
 
 let cached: { addon?: NativeAddon; path?: string; error?: string } | undefined;

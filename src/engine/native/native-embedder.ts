@@ -116,7 +116,7 @@ export interface NativeAttentionOptions {
 }
 
 /**
- * Named attention settings for comparisons (BGE_M3_NATIVE_ATTENTION, `npm run profile -- --attention`):
+ * Named attention settings for comparisons (`npm run profile -- --attention`):
  * "f32" = the default on the CPU, "f16" = llama.cpp's stock CPU flash attention (K/V cast to F16),
  * "plain" = flash attention off (n_tokens^2 F32 scores per head).
  */
@@ -125,11 +125,6 @@ export const NATIVE_ATTENTION_MODES: Readonly<Record<string, NativeAttentionOpti
   f16: { flashAttention: "auto", f32KeyValues: false },
   plain: { flashAttention: "off" },
 });
-
-function attentionFromEnv(): NativeAttentionOptions | undefined {
-  const mode = process.env.BGE_M3_NATIVE_ATTENTION;
-  return mode !== undefined && Object.hasOwn(NATIVE_ATTENTION_MODES, mode) ? NATIVE_ATTENTION_MODES[mode] : undefined;
-}
 
 function nativeHeads(heads: HeadWeights): NativeHeads {
   return {
@@ -151,7 +146,6 @@ export async function loadNativeEmbedder(options: EmbedderOptions, attention: Na
 
   addon.setLogLevel(({ none: "none", warnings: "warn", all: "debug" } as const)[options.llamaLogs ?? "none"]);
   const useGpu = chooseGpu(addon, options);
-  const envAttention = attentionFromEnv();
   // a whole contextSize-token input must fit one decode: non-causal attention needs it in one ubatch
   const batchTokens = Math.max(Math.floor(options.maxBatchTokens) || 0, options.contextSize);
   const sequences = Math.max(1, Math.min(Math.floor(options.maxBatchSequences) || 1, MAX_SEQUENCES, batchTokens));
@@ -165,8 +159,8 @@ export async function loadNativeEmbedder(options: EmbedderOptions, attention: Na
     threads: resolveThreads(options.threads),
     useGpu,
     gpuLayers: useGpu ? -1 : 0,
-    flashAttention: attention.flashAttention ?? envAttention?.flashAttention ?? "auto",
-    f32KeyValues: attention.f32KeyValues ?? envAttention?.f32KeyValues ?? !useGpu,
+    flashAttention: attention.flashAttention ?? "auto",
+    f32KeyValues: attention.f32KeyValues ?? !useGpu,
     heads: options.heads && nativeHeads(options.heads),
   });
   try {
