@@ -19,7 +19,7 @@ import type { NativeAddon, NativeEmbeddingModel } from "../../src/engine/native/
 import { NATIVE_ATTENTION_MODES } from "../../src/engine/native/native-embedder.js";
 import { FULL, testModel } from "../../test/helpers/models.js";
 import { cpuClass, describeCpu } from "./cpu-class.js";
-import { addonInput, percentile } from "./workloads.js";
+import { addonInput, median } from "./workloads.js";
 
 const values = parseScriptOptions(import.meta.url, {
   a: { type: "string" },
@@ -65,7 +65,6 @@ try {
   for (const model of models) await model.dispose();
 }
 
-const median = (xs: number[]) => percentile([...xs].sort((x, y) => x - y), 50);
 const ratios = times[1].map((t, i) => t / times[0][i]);
 console.log(`${describeCpu(cpuClass())}\nmodel ${modelPath}, ${tokens} tokens, ${threads} threads, ${runs} alternations\n`);
 console.log("| addon | median (ms) | min (ms) |\n| --- | ---: | ---: |");

@@ -5,7 +5,7 @@
  * between the same two servers from 0.5x to 0.96x; this gives each server's p50 and the median of
  * its per-round ratios to the first server.
  */
-import { embedTokens, percentile, syntheticTokens } from "./workloads.js";
+import { embedTokens, median, percentile, syntheticTokens } from "./workloads.js";
 
 export interface PairedLatency {
   readonly p50Ms: number;
@@ -25,10 +25,12 @@ export async function pairedLatencies(urls: readonly string[], options: { rounds
       if (round >= 0) times[i].push(performance.now() - started);
     }
   }
-  const sorted = (values: number[]) => [...values].sort((a, b) => a - b);
-  return times.map((own) => ({
-    p50Ms: percentile(sorted(own), 50),
-    p95Ms: percentile(sorted(own), 95),
-    medianRatioToFirst: percentile(sorted(own.map((t, r) => t / times[0][r])), 50),
-  }));
+  return times.map((own) => {
+    const sorted = [...own].sort((a, b) => a - b);
+    return {
+      p50Ms: percentile(sorted, 50),
+      p95Ms: percentile(sorted, 95),
+      medianRatioToFirst: median(own.map((t, r) => t / times[0][r])),
+    };
+  });
 }

@@ -59,6 +59,11 @@ export function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
+/** The median of values in any order (the caller's array is not reordered). */
+export function median(values: readonly number[]): number {
+  return percentile([...values].sort((a, b) => a - b), 50);
+}
+
 /** Tokens per second for `requests` requests of `perRequest` inputs of `tokens` ids, `inFlight` at a time. */
 export async function throughput(url: string, options: { requests: number; perRequest: number; tokens: number; inFlight: number }): Promise<number> {
   // Ids given without <s>/</s>: the server adds two tokens to each input.
