@@ -5,6 +5,7 @@
 #pragma once
 
 #include "neon_expf.h"
+#include "flash_attn_i16_avx2.h"
 
 #include <vector>
 
@@ -73,6 +74,11 @@ static constexpr int RN = 2;
 static constexpr int RM = 4;
 static constexpr int RN = 2;
 #endif
+#if defined(FA_VEC_MAX)
+static constexpr bool VEC_MAX = true;  // the score micro-kernel can take each tile's maximum
+#else
+static constexpr bool VEC_MAX = false;
+#endif
 static constexpr int QT = RN * EPR; // queries per tile: one micro-kernel column block
 static constexpr int KT = 64;       // keys per tile
 
@@ -127,6 +133,29 @@ static inline void ukernel(float * GGML_RESTRICT C, int64_t ldc,
     }
 }
 
+// Calls f(std::integral_constant<int, m>, i) over rows [0, M) in blocks of R rows, the rest (a 64-key tile
+// leaves 4 rows when R is 6) in as few 4-, 2- and 1-row blocks as possible. For the int16 micro-kernels;
+// gemm_rows below spells the same blocking out: through this lambda GCC inlined the F32 micro-kernels
+// differently and the F32 kernel ran 1.14x slower (the int16 ones are unaffected).
+template <int R, typename F>
+static inline void row_blocks(int64_t M, F && f) {
+    int64_t i = 0;
+    for (; i + R <= M; i += R) {
+        f(std::integral_constant<int, R>(), i);
+    }
+    if (R > 4 && i + 4 <= M) {
+        f(std::integral_constant<int, 4>(), i);
+        i += 4;
+    }
+    if (R > 2 && i + 2 <= M) {
+        f(std::integral_constant<int, 2>(), i);
+        i += 2;
+    }
+    for (; i < M; i++) {
+        f(std::integral_constant<int, 1>(), i);
+    }
+}
+
 template <bool ACC, bool MAX = false>
 static void gemm_rows(int64_t M, float * C, int64_t ldc, const float * A, int64_t ars, int64_t aks,
                       const float * B, int64_t ldb, int64_t K, float * mx = nullptr) {
@@ -148,19 +177,27 @@ static void gemm_rows(int64_t M, float * C, int64_t ldc, const float * A, int64_
     }
 }
 
-// S[j][i] = exp(S[j][i] - m[i]) and l[i] += S[j][i], for j < rows and i < QT
-static void exp_rows(float * S, int64_t rows, const float * m, float * l) {
+// S[j][i] = exp(S[j][i] - m[i]) and l[i] += S[j][i], for j < rows and i < QT; with pm, also
+// pm[i] = max_j S[j][i] (the tile's largest probability per query)
+static void exp_rows(float * S, int64_t rows, const float * m, float * l, float * pm = nullptr) {
 #if (defined(__AVX512F__) && defined(__AVX512DQ__)) || (!defined(__AVX512F__) && defined(__AVX2__) && defined(__FMA__)) || \
     (defined(__ARM_NEON) && defined(__aarch64__))
     for (int r = 0; r < RN; r++) {
         const FA_VEC neg_m = FA_VEC_MUL(FA_VEC_LOAD(m + r*EPR), FA_VEC_SET1(-1.0f));
         FA_VEC sum = FA_VEC_LOAD(l + r*EPR);
+        FA_VEC mx  = FA_VEC_ZERO;
         for (int64_t j = 0; j < rows; j++) {
             const FA_VEC e = FA_VEC_EXP(FA_VEC_ADD(FA_VEC_LOAD(S + j*QT + r*EPR), neg_m));
             FA_VEC_STORE(S + j*QT + r*EPR, e);
             sum = FA_VEC_ADD(sum, e);
+            if (pm) {
+                mx = FA_VEC_MAX(mx, e);
+            }
         }
         FA_VEC_STORE(l + r*EPR, sum);
+        if (pm) {
+            FA_VEC_STORE(pm + r*EPR, mx);
+        }
     }
 #else
     for (int64_t j = 0; j < rows; j++) {
@@ -192,6 +229,10 @@ static mask_class classify(const ggml_tensor * mask, int64_t q0, int64_t rows, i
     if (n_ninf == rows * cols) return MASK_SKIP;
     return MASK_MIXED;
 }
+
+// op_params slot (int32) where the graph asks for the int16 products (1): patch 0003's llama-graph.cpp sets it;
+// slots 0-4 are ggml's (scale, max_bias, logit_softcap, precision, n_kv_max)
+static constexpr int OP_PARAM_INT16 = 5;
 
 static bool applicable(const ggml_tensor * dst) {
     const ggml_tensor * q    = dst->src[0];
@@ -247,6 +288,18 @@ static void ggml_compute_forward_flash_attn_ext_f32_tiled(const ggml_compute_par
     float * L    = Mx + QT;                                          // [QT] running sum
     float * Mu   = L + QT;                                           // [QT] max used for this tile
 
+#ifdef BGE_M3_FA_INT16
+    // int16 products (fa_i16): asked for by the graph and possible for this head size
+    static_assert(QT == fa_i16::QT && KT == fa_i16::KT, "int16 products use the same tiles");
+    const bool int16 = ggml_get_op_params_i32(dst, OP_PARAM_INT16) == 1 && DK % 16 == 0 && DV % 16 == 0;
+    const int32_t qmax_q = fa_i16::operand_max(DK); // score terms per int32 sum
+    const int32_t qmax_p = fa_i16::operand_max(KT); // value terms per int32 sum (one key tile)
+    fa_i16::head_operands kv16;
+    std::vector<int32_t> q16(int16 ? DK/2*QT : 0), p16(int16 ? KT/2*QT : 0);
+    std::vector<int16_t> q_row(int16 ? DK : 0);
+    std::vector<float>   qs(int16 ? QT : 0), ps(int16 ? QT : 0), pm(int16 ? QT : 0);
+#endif
+
     const int64_t n_kt  = (nek1 + KT - 1) / KT;
     const int64_t n_qt  = (neq1 + QT - 1) / QT;
     const int64_t n_all = neq3 * n_qt * neq2;
@@ -270,15 +323,30 @@ static void ggml_compute_forward_flash_attn_ext_f32_tiled(const ggml_compute_par
         const int64_t ik2 = iq2 / (neq2/nek2), ik3 = iq3 / (neq3/nek3);
         const int64_t iv2 = iq2 / (neq2/nev2), iv3 = iq3 / (neq3/nev3);
 
-        for (int64_t i = 0; i < tr; i++) {
-            const float * pq = (const float *) ((const char *) q->data + (q0 + i)*nbq1 + iq2*nbq2 + iq3*nbq3);
-            for (int64_t d = 0; d < DK; d++) {
-                Qt[d*QT + i] = pq[d] * scale;
+        const char * k_head = (const char *) k->data + ik2*nbk2 + ik3*nbk3;
+        const char * v_head = (const char *) v->data + iv2*nbv2 + iv3*nbv3;
+
+#ifdef BGE_M3_FA_INT16
+        if (int16) {
+            const int64_t head = iq3*neq2 + iq2; // identifies K and V heads alike (they follow the query head)
+            if (kv16.head != head) { // this thread's first query tile of the head: its K and V in int16
+                kv16.prepare(head, {k_head, nbk1}, {v_head, nbv1}, nek1, DK, DV);
             }
-        }
-        for (int64_t d = 0; d < DK; d++) {
-            for (int64_t i = tr; i < QT; i++) {
-                Qt[d*QT + i] = 0.0f;
+            fa_i16::quantize_q_tile(q16.data(), qs.data(), q_row.data(),
+                                    (const char *) q->data + q0*nbq1 + iq2*nbq2 + iq3*nbq3, nbq1, tr, DK, scale, qmax_q);
+        } else
+#endif
+        {
+            for (int64_t i = 0; i < tr; i++) {
+                const float * pq = (const float *) ((const char *) q->data + (q0 + i)*nbq1 + iq2*nbq2 + iq3*nbq3);
+                for (int64_t d = 0; d < DK; d++) {
+                    Qt[d*QT + i] = pq[d] * scale;
+                }
+            }
+            for (int64_t d = 0; d < DK; d++) {
+                for (int64_t i = tr; i < QT; i++) {
+                    Qt[d*QT + i] = 0.0f;
+                }
             }
         }
         for (int64_t i = 0; i < QT; i++) {
@@ -286,9 +354,6 @@ static void ggml_compute_forward_flash_attn_ext_f32_tiled(const ggml_compute_par
             L[i]  = 0.0f;
         }
         memset(O, 0, QT*DV*sizeof(float));
-
-        const char * k_head = (const char *) k->data + ik2*nbk2 + ik3*nbk3;
-        const char * v_head = (const char *) v->data + iv2*nbv2 + iv3*nbv3;
 
         for (int64_t t = 0; t < n_kt; t++) {
             const int64_t k0 = t*KT;
@@ -310,6 +375,20 @@ static void ggml_compute_forward_flash_attn_ext_f32_tiled(const ggml_compute_par
             for (int64_t i = 0; i < QT; i++) {
                 Mu[i] = -INFINITY;
             }
+#ifdef BGE_M3_FA_INT16
+            if (int16) {
+                const int32_t * k16 = (const int32_t *) (kv16.k.data() + k0*DK);
+                const float   * ks  = kv16.ks.data() + k0;
+                row_blocks<fa_i16::RM>(kt, [&](auto m, int64_t j) {
+                    constexpr int M = decltype(m)::value;
+                    if (cls != MASK_MIXED) {
+                        fa_i16::ukernel_scores<M, true>(S + j*QT, k16 + j*DK/2, DK/2, ks + j, q16.data(), qs.data(), DK/2, Mu);
+                    } else {
+                        fa_i16::ukernel_scores<M, false>(S + j*QT, k16 + j*DK/2, DK/2, ks + j, q16.data(), qs.data(), DK/2, Mu);
+                    }
+                });
+            } else
+#endif
 #if defined(FA_VEC_MAX)
             if (cls != MASK_MIXED) {
                 gemm_rows<false, true>(kt, S, QT, (const float *) (k_head + k0*nbk1), ldk, 1, Qt, QT, DK, Mu);
@@ -317,6 +396,8 @@ static void ggml_compute_forward_flash_attn_ext_f32_tiled(const ggml_compute_par
 #endif
             {
                 gemm_rows<false>(kt, S, QT, (const float *) (k_head + k0*nbk1), ldk, 1, Qt, QT, DK);
+            }
+            if (cls == MASK_MIXED || !VEC_MAX) {
                 if (cls == MASK_MIXED) {
                     for (int64_t i = 0; i < tr; i++) {
                         const ggml_fp16_t * mp = (const ggml_fp16_t *) ((const char *) mask->data + (q0 + i)*mask->nb[1]) + k0;
@@ -345,9 +426,23 @@ static void ggml_compute_forward_flash_attn_ext_f32_tiled(const ggml_compute_par
                 Mx[i] = m_new;
                 Mu[i] = m_use;
             }
-            exp_rows(S, kt, Mu, L);
 
             // O[i] += sum_j P[j][i] V_j
+#ifdef BGE_M3_FA_INT16
+            if (int16) {
+                exp_rows(S, kt, Mu, L, pm.data());
+                fa_i16::quantize_p_tile(p16.data(), ps.data(), S, kt, pm.data(), qmax_p);
+                const int32_t * v16 = kv16.v.data() + t*KT/2*DV;
+                const float   * vs  = kv16.vs.data() + t*DV;
+                for (int64_t c = 0; c < DV; c += QT) {
+                    row_blocks<fa_i16::RM>(tr, [&](auto m, int64_t i) {
+                        fa_i16::ukernel_values<decltype(m)::value>(O + i*DV + c, DV, p16.data() + i, ps.data() + i, v16 + c, DV, vs + c, (kt + 1)/2);
+                    });
+                }
+                continue;
+            }
+#endif
+            exp_rows(S, kt, Mu, L);
             const float * vt = (const float *) (v_head + k0*nbv1);
             for (int64_t c = 0; c < DV; c += QT) {
                 gemm_rows<true>(tr, O + c, DV, S, 1, QT, vt + c, ldv, kt);
@@ -356,6 +451,11 @@ static void ggml_compute_forward_flash_attn_ext_f32_tiled(const ggml_compute_par
 
         for (int64_t i = 0; i < tr; i++) {
             ggml_vec_scale_f32(DV, O + i*DV, L[i] == 0.0f ? 0.0f : 1.0f/L[i]);
+#ifdef BGE_M3_FA_INT16
+            if (int16 && L[i] != 0.0f) {
+                kv16.add_value_mean(O + i*DV, DV);
+            }
+#endif
             // dst is permute(0, 2, 1, 3)
             memcpy((char *) dst->data + (iq3*ne2*ne1 + iq2 + (q0 + i)*ne1)*nb1, O + i*DV, nb1);
         }
