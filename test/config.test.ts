@@ -21,6 +21,7 @@ t.test("defaults", async (t) => {
   t.equal(config.servedModelName, "bge-m3");
   t.equal(config.corsOrigins, true);
   t.same(config.hub, { endpoint: "", token: "" }, "huggingface.co, no token");
+  t.equal(config.attentionPrecision, "f32", "int16 attention is opt-in");
 });
 
 t.test("environment variables use the seed's names", async (t) => {
@@ -36,6 +37,7 @@ t.test("environment variables use the seed's names", async (t) => {
       MAX_INPUTS: "10",
       HF_ENDPOINT: "https://hf-mirror.example/",
       HF_TOKEN: " hf_abc ",
+      ATTENTION_PRECISION: "int16",
     },
     [],
   );
@@ -48,6 +50,7 @@ t.test("environment variables use the seed's names", async (t) => {
   t.same(config.corsOrigins, ["https://a.example", "https://b.example"]);
   t.equal(config.maxInputs, 10);
   t.same(config.hub, { endpoint: "https://hf-mirror.example/", token: "hf_abc" });
+  t.equal(config.attentionPrecision, "int16");
 });
 
 t.test("CLI flags override the environment", async (t) => {
@@ -67,6 +70,7 @@ t.test("bad values name the variable", async (t) => {
     [{ ROUTE_PREFIX: "api" }, [], /Invalid ROUTE_PREFIX/],
     [{ LOG_LEVEL: "loud" }, [], /Invalid LOG_LEVEL/],
     [{ HF_ENDPOINT: "hf-mirror.example" }, [], /Invalid HF_ENDPOINT: expected a value matching/],
+    [{ ATTENTION_PRECISION: "int8" }, [], /Invalid ATTENTION_PRECISION: expected one of f32, int16, got "int8"/],
     [{}, ["--threads", "x"], /Invalid --threads/],
     [{}, ["--no-such-flag", "1"], /Unknown option '--no-such-flag'/],
   ];
@@ -163,7 +167,7 @@ t.test("a bad setting stops the process with one line and exit code 1", async (t
 t.test("--help lists every environment variable", async (t) => {
   const result = spawnSync(process.execPath, ["--import", "tsx", "src/main.ts", "--help"], { encoding: "utf8", timeout: 60_000 });
   t.equal(result.status, 0);
-  for (const name of ["ROUTE_PREFIX", "API_KEY", "DEVICE", "EMBEDDING_MODEL", "MODEL_DIR", "CONTEXT_SIZE", "SERVED_MODEL_NAME", "MAX_REQUEST_TOKENS", "DOCS_PUBLIC", "HF_ENDPOINT", "HF_TOKEN"]) {
+  for (const name of ["ROUTE_PREFIX", "API_KEY", "DEVICE", "EMBEDDING_MODEL", "MODEL_DIR", "CONTEXT_SIZE", "SERVED_MODEL_NAME", "MAX_REQUEST_TOKENS", "DOCS_PUBLIC", "HF_ENDPOINT", "HF_TOKEN", "ATTENTION_PRECISION"]) {
     t.match(result.stdout, name);
   }
   t.match(result.stdout, /REQUEST_TIMEOUT_MS .* gets a 504/, "a timed-out request gets 504, as the code answers");

@@ -42,14 +42,19 @@ if (addon) {
 
   let flash: Embedder;
   let plain: Embedder;
+  let int16: Embedder;
   t.before(async () => {
     flash = await loadNativeEmbedder(options); // the CPU default: flash attention, F32 K/V
     plain = await loadNativeEmbedder(options, { flashAttention: "off" });
+    int16 = await loadNativeEmbedder({ ...options, attentionPrecision: "int16" }); // ATTENTION_PRECISION=int16
   });
   t.teardown(async () => {
     await flash?.dispose();
     await plain?.dispose();
+    await int16?.dispose();
   });
+  // int16 products exist only in builds for AVX2 without AVX-512 (BGE_M3_FA_INT16); elsewhere the engine says f32
+  const int16Ran = () => int16.attentionPrecision === "int16";
 
   // raw pooled vectors: cosine() does not depend on their length
   const embedOne = (engine: Embedder, ids: readonly number[]) => engine.embedBatch([Uint32Array.from(ids)]);
@@ -58,7 +63,23 @@ if (addon) {
     const calls = t.capture(native, "loadModel", native.loadModel);
     const engine = await loadNativeEmbedder({ ...options, contextSize: 512, maxBatchTokens: 512 });
     await engine.dispose();
-    t.match(calls()[0]?.args[0], { flashAttention: "auto", f32KeyValues: true });
+    t.match(calls()[0]?.args[0], { flashAttention: "auto", f32KeyValues: true, int16Attention: false });
+    t.equal(engine.attentionPrecision, "f32", "int16 attention products only when asked for");
+  });
+
+  t.test(`int16 attention products at ${fmt(LONG)} tokens: within 0.9999 of F32 attention (the opt-in's gate)`, async (t) => {
+    const { ids, vector: want } = referenceOf4k();
+    const got = await embedOne(int16, ids);
+    const exact = await embedOne(flash, ids);
+    if (!int16Ran()) {
+      t.comment("this build has no int16 attention products (not AVX2-without-AVX-512): ATTENTION_PRECISION=int16 ran f32");
+      t.same(got, exact, "then the vectors are the F32 kernel's, bit for bit");
+      return;
+    }
+    t.comment("int16 attention products ran (AVX2 build)");
+    t.ok(cosine(got, exact) >= 0.9999, `cosine to F32 attention ${cosine(got, exact)}`);
+    t.ok(cosine(got, want) >= 0.99999, `cosine to the float64 reference ${cosine(got, want)}`);
+    t.notSame(got, exact, "and it is another computation, not the F32 one");
   });
 
   // the float64 reference of one 4,096-token input (~20 s of JS on 2 cores), shared by two checks
@@ -109,12 +130,15 @@ if (addon) {
     const { bosToken, eosToken, nVocab } = flash.info;
     // 64-row tiles: sequences start and end mid-tile, one tile holds three sequences, one is a single token
     const seqs = [700, 1, 2, 333, 1013].map((n, i) => Uint32Array.from(tokens(Math.max(n, 2), 77 + i, bosToken, eosToken, nVocab)));
-    const a = await flash.embedBatch(seqs);
     const b = await plain.embedBatch(seqs);
     const dim = flash.info.dimensions;
-    for (let i = 0; i < seqs.length; i++) {
-      const c = cosine(a.subarray(i * dim, (i + 1) * dim), b.subarray(i * dim, (i + 1) * dim));
-      t.ok(c >= 0.999999, `sequence ${i} (${seqs[i].length} tokens): cosine ${c}`);
+    // the int16 products too (masked tiles, and queries whose every key of a tile is masked)
+    for (const [name, engine, bound] of [["F32", flash, 0.999999], ["int16", int16, 0.9999]] as const) {
+      const a = await engine.embedBatch(seqs);
+      for (let i = 0; i < seqs.length; i++) {
+        const c = cosine(a.subarray(i * dim, (i + 1) * dim), b.subarray(i * dim, (i + 1) * dim));
+        t.ok(c >= bound, `${name} attention, sequence ${i} (${seqs[i].length} tokens): cosine ${c}`);
+      }
     }
   });
 

@@ -8,6 +8,8 @@ export type EngineName = "native" | "node-llama-cpp";
 export type DeviceName = "cpu" | "cuda";
 /** What the user asked for: `auto` picks CUDA when a usable GPU is there, CPU otherwise. */
 export type DeviceRequest = DeviceName | "auto";
+/** What attention's products (Q.K, P.V) run on: F32, or 16-bit integers with F32 softmax (native engine, AVX2 CPUs). */
+export type AttentionPrecision = "f32" | "int16";
 
 export interface ModelInfo {
   /** Valid token ids are the integers in [0, nVocab). */
@@ -45,6 +47,8 @@ export interface EmbedderOptions {
   readonly llamaLogs?: LlamaLogs;
   /** BGE-M3's sparse and ColBERT heads; an engine that cannot run them leaves `Embedder.heads` unset. */
   readonly heads?: HeadWeights;
+  /** "int16" asks for int16 attention products where the engine has them (default "f32"). */
+  readonly attentionPrecision?: AttentionPrecision;
 }
 
 /** BGE-M3's heads besides the pooled vector (FlagEmbedding's sparse_linear and colbert_linear), F32. */
@@ -100,6 +104,8 @@ export interface Embedder {
   readonly limits: BatchLimits;
   /** Set when the engine was given heads and runs them. */
   readonly heads?: EmbedderHeads;
+  /** What attention's products run on, where the engine chooses it (the native engine). */
+  readonly attentionPrecision?: AttentionPrecision;
   /**
    * Token ids of each text as the model sees them: `<s>` first, `</s>` last, not truncated. Runs off
    * the event loop.

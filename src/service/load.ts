@@ -45,7 +45,14 @@ export async function loadService(
     llamaLogs: config.logLevel === "trace" ? "all" : config.logLevel === "debug" ? "warnings" : "none",
     onFallback: (reason) => log.warn(reason),
     heads: headsState.available ? headsState.heads : undefined,
+    attentionPrecision: config.attentionPrecision,
   });
+  if (config.attentionPrecision === "int16" && embedder.attentionPrecision !== "int16") {
+    log.warn(
+      { engine: embedder.engine, device: embedder.device },
+      "ATTENTION_PRECISION=int16 is not available here (it needs the native engine on a CPU build with AVX2 and no AVX-512): attention runs in f32",
+    );
+  }
   const scheduler = new BatchScheduler(
     embedder,
     {
@@ -67,6 +74,7 @@ export async function loadService(
       engine: embedder.engine,
       device: embedder.device,
       outputs: pipeline.headsUnavailable ? "dense" : "dense, sparse, colbert",
+      attention: embedder.attentionPrecision ?? "engine default",
       seconds: +((performance.now() - started) / 1000).toFixed(2),
     },
     "model loaded",

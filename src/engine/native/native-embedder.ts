@@ -1,6 +1,7 @@
 import { DeviceUnavailableError, EmbedCancelledError, EngineUnavailableError } from "../errors.js";
 import { resolveThreads } from "../threads.js";
 import type {
+  AttentionPrecision,
   BatchLimits,
   DeviceName,
   Embedder,
@@ -24,6 +25,7 @@ const MAX_SEQUENCES = 256;
 class NativeEmbedder implements Embedder {
   readonly engine = "native" as const;
   readonly heads: EmbedderHeads | undefined;
+  readonly attentionPrecision: AttentionPrecision;
   private queue: Promise<unknown> = Promise.resolve();
   private disposing: Promise<void> | undefined;
 
@@ -33,6 +35,7 @@ class NativeEmbedder implements Embedder {
     readonly limits: BatchLimits,
     readonly device: DeviceName,
   ) {
+    this.attentionPrecision = model.info.int16Attention ? "int16" : "f32";
     this.heads =
       model.info.colbertSize > 0
         ? {
@@ -113,15 +116,19 @@ export interface NativeAttentionOptions {
    * F16 kernel and attention without flash at every length). Default: on the CPU only.
    */
   readonly f32KeyValues?: boolean;
+  /** int16 products in that kernel (AVX2 builds without AVX-512; ignored elsewhere). Default: off. */
+  readonly int16Attention?: boolean;
 }
 
 /**
  * Named attention settings for comparisons (`npm run profile -- --attention`):
- * "f32" = the default on the CPU, "f16" = llama.cpp's stock CPU flash attention (K/V cast to F16),
- * "plain" = flash attention off (n_tokens^2 F32 scores per head).
+ * "f32" = the default on the CPU, "int16" = the same kernel with int16 products (ATTENTION_PRECISION=int16),
+ * "f16" = llama.cpp's stock CPU flash attention (K/V cast to F16), "plain" = flash attention off
+ * (n_tokens^2 F32 scores per head).
  */
 export const NATIVE_ATTENTION_MODES: Readonly<Record<string, NativeAttentionOptions>> = Object.freeze({
   f32: { flashAttention: "auto", f32KeyValues: true },
+  int16: { flashAttention: "auto", f32KeyValues: true, int16Attention: true },
   f16: { flashAttention: "auto", f32KeyValues: false },
   plain: { flashAttention: "off" },
 });
@@ -161,6 +168,7 @@ export async function loadNativeEmbedder(options: EmbedderOptions, attention: Na
     gpuLayers: useGpu ? -1 : 0,
     flashAttention: attention.flashAttention ?? "auto",
     f32KeyValues: attention.f32KeyValues ?? !useGpu,
+    int16Attention: attention.int16Attention ?? options.attentionPrecision === "int16",
     heads: options.heads && nativeHeads(options.heads),
   });
   try {
