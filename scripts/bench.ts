@@ -8,7 +8,8 @@
  *                    [--sections fidelity,latency,throughput,long,heads,paired-latency] [--requests 16]
  *                    [--heads-long 8190] [--rounds 40]
  *                    [--llama-server /path/to/llama-server] [--heads DIR|none]
- * An engine written `name:N` runs with MAX_BATCH_TOKENS=N. With --llama-server, the engine `llama-server`
+ * An engine written `name:N` runs with MAX_BATCH_TOKENS=N, `name+int16` with ATTENTION_PRECISION=int16 (both may
+ * be combined: `native:512+int16`). With --llama-server, the engine `llama-server`
  * is llama.cpp's own server on the same file (latency and throughput; build it from the same llama.cpp).
  * Native servers load BGE-M3-shaped random heads (as production loads the real ones); the heads section
  * (native engines only) compares dense-only requests with dense + sparse + ColBERT ones and times a rerank.
@@ -93,7 +94,7 @@ for (const quant of quants) {
   if (![...sections].some((section) => section !== "paired-latency")) continue;
   for (const engine of engines) {
     log(`${quant} / ${engine}: starting`);
-    const [engineName] = engine.split(":");
+    const { name: engineName } = engineSpec(engine);
     const server = await startEngine(engine, modelPath);
     const row: Record<string, string | number> = { model: quant, engine };
     try {
@@ -142,8 +143,17 @@ for (const quant of quants) {
   }
 }
 
+/** `name[:batchTokens][+int16]` as its parts. */
+function engineSpec(engine: string): { name: string; batchTokens?: string; int16Attention: boolean } {
+  const [base, ...flags] = engine.split("+");
+  const [name, batchTokens] = base.split(":");
+  const unknown = flags.filter((flag) => flag !== "int16");
+  if (unknown.length > 0) throw new Error(`engine ${engine}: unknown modifier ${unknown.join(", ")} (only +int16)`);
+  return { name, batchTokens, int16Attention: flags.includes("int16") };
+}
+
 async function startEngine(engine: string, modelPath: string): Promise<ServerProcess> {
-  const [engineName, batchTokens] = engine.split(":");
+  const { name: engineName, batchTokens, int16Attention } = engineSpec(engine);
   return engineName === "llama-server"
     ? startLlamaServer(values["llama-server"] ?? "llama-server", modelPath, resolveThreads(Number(values.threads)))
     : startServerProcess({
@@ -153,6 +163,7 @@ async function startEngine(engine: string, modelPath: string): Promise<ServerPro
       REQUEST_TIMEOUT_MS: "0", // one long input may take minutes
       M3_HEADS: engineName === "native" ? headsDir : "none",
       ...(batchTokens ? { MAX_BATCH_TOKENS: batchTokens } : {}),
+      ...(int16Attention ? { ATTENTION_PRECISION: "int16" } : {}),
     });
 }
 

@@ -4,9 +4,10 @@
  * own, so the total is a little above an unprofiled run) and prints a markdown table op -> ms (%).
  *
  *   tsx scripts/profile-long.ts [--model file.gguf] [--quant q8_0] [--lengths 1024,2048,4096,8190]
- *                               [--attention f32|f16|plain] [--threads N]
+ *                               [--attention f32|int16|f16|plain] [--threads N]
  *
- * --attention: f32 (default, the engine's CPU setting: flash attention with F32 K/V, patch 0003), f16
+ * --attention: f32 (default, the engine's CPU setting: flash attention with F32 K/V, patch 0003), int16 (the
+ * same kernel with int16 products, ATTENTION_PRECISION=int16; F32 where the build lacks them), f16
  * (llama.cpp's stock CPU flash attention, K/V cast to F16), plain (flash attention off).
  *
  * Without --model it uses the full-size synthetic BGE-M3 (test/helpers/models.ts FULL, generated once).

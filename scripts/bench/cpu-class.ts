@@ -25,6 +25,8 @@ export interface CpuClass {
   flags: string[];
   /** our int8 kernel compiled into the native addon's CPU backend ("avx2", "avx512-vnni"), if any */
   int8Kernel: string | undefined;
+  /** int16 attention products compiled into that backend ("avx2"), if any: what ATTENTION_PRECISION=int16 gets */
+  attentionInt16: string | undefined;
 }
 
 export function cpuClass(): CpuClass {
@@ -36,6 +38,7 @@ export function cpuClass(): CpuClass {
     cores: os.availableParallelism(),
     flags: Object.entries(KERNEL_FLAGS).filter(([flag]) => present.has(flag)).map(([, name]) => name),
     int8Kernel: /BGE_M3_INT8 = ([\w-]+)/.exec(systemInfo)?.[1],
+    attentionInt16: /BGE_M3_FA_INT16 = ([\w-]+)/.exec(systemInfo)?.[1],
   };
 }
 
@@ -48,5 +51,6 @@ export function weightKernel(cpu: CpuClass, ggmlType: string): string {
 export function describeCpu(cpu: CpuClass): string {
   const absent = Object.values(KERNEL_FLAGS).filter((name) => !cpu.flags.includes(name));
   return `CPU: ${cpu.model}, ${cpu.cores} cores; has ${cpu.flags.join(", ") || "none of the flags we use"}; ` +
-    `lacks ${absent.join(", ")}. Native int8 weight kernel: ${cpu.int8Kernel ?? "none (ggml's own products)"}.`;
+    `lacks ${absent.join(", ")}. Native int8 weight kernel: ${cpu.int8Kernel ?? "none (ggml's own products)"}. ` +
+    `Int16 attention products (ATTENTION_PRECISION=int16): ${cpu.attentionInt16 ?? "none (F32 attention)"}.`;
 }
