@@ -177,27 +177,19 @@ static void gemm_rows(int64_t M, float * C, int64_t ldc, const float * A, int64_
     }
 }
 
-// S[j][i] = exp(S[j][i] - m[i]) and l[i] += S[j][i], for j < rows and i < QT; with pm, also
-// pm[i] = max_j S[j][i] (the tile's largest probability per query)
-static void exp_rows(float * S, int64_t rows, const float * m, float * l, float * pm = nullptr) {
+// S[j][i] = exp(S[j][i] - m[i]) and l[i] += S[j][i], for j < rows and i < QT
+static void exp_rows(float * S, int64_t rows, const float * m, float * l) {
 #if (defined(__AVX512F__) && defined(__AVX512DQ__)) || (!defined(__AVX512F__) && defined(__AVX2__) && defined(__FMA__)) || \
     (defined(__ARM_NEON) && defined(__aarch64__))
     for (int r = 0; r < RN; r++) {
         const FA_VEC neg_m = FA_VEC_MUL(FA_VEC_LOAD(m + r*EPR), FA_VEC_SET1(-1.0f));
         FA_VEC sum = FA_VEC_LOAD(l + r*EPR);
-        FA_VEC mx  = FA_VEC_ZERO;
         for (int64_t j = 0; j < rows; j++) {
             const FA_VEC e = FA_VEC_EXP(FA_VEC_ADD(FA_VEC_LOAD(S + j*QT + r*EPR), neg_m));
             FA_VEC_STORE(S + j*QT + r*EPR, e);
             sum = FA_VEC_ADD(sum, e);
-            if (pm) {
-                mx = FA_VEC_MAX(mx, e);
-            }
         }
         FA_VEC_STORE(l + r*EPR, sum);
-        if (pm) {
-            FA_VEC_STORE(pm + r*EPR, mx);
-        }
     }
 #else
     for (int64_t j = 0; j < rows; j++) {
@@ -423,6 +415,11 @@ static void ggml_compute_forward_flash_attn_ext_f32_tiled(const ggml_compute_par
                     ggml_vec_scale_f32(DV, O + i*DV, alpha);
                     L[i] *= alpha;
                 }
+#ifdef BGE_M3_FA_INT16
+                if (int16) {
+                    pm[i] = expf(Mu[i] - m_use); // the tile's largest probability (0 when all its keys are masked)
+                }
+#endif
                 Mx[i] = m_new;
                 Mu[i] = m_use;
             }
@@ -430,8 +427,7 @@ static void ggml_compute_forward_flash_attn_ext_f32_tiled(const ggml_compute_par
             // O[i] += sum_j P[j][i] V_j
 #ifdef BGE_M3_FA_INT16
             if (int16) {
-                exp_rows(S, kt, Mu, L, pm.data());
-                fa_i16::quantize_p_tile(p16.data(), ps.data(), S, kt, pm.data(), qmax_p);
+                fa_i16::probabilities_tile(p16.data(), ps.data(), L, S, kt, Mu, pm.data(), qmax_p);
                 const int32_t * v16 = kv16.v.data() + t*KT/2*DV;
                 const float   * vs  = kv16.vs.data() + t*DV;
                 for (int64_t c = 0; c < DV; c += QT) {

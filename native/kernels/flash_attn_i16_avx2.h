@@ -172,22 +172,44 @@ static void quantize_q_tile(int32_t * q16, float * qs, int16_t * row, const char
     }
 }
 
-// P16 of one key tile: the probabilities S[j][i] (kt rows) scaled per query by qmax / pm[i] (pm: the tile's
-// largest probability per query), as int16 pairs p16[p][i] = (P[2p][i], P[2p+1][i]); ps[i] = pm[i] / qmax.
-static void quantize_p_tile(int32_t * p16, float * ps, const float * S, int64_t kt, const float * pm, int32_t qmax) {
-    __m256 inv[2];
+// e^x for x <= 0 (softmax arguments): relative error below 3e-6, plenty for probabilities kept to 12.5 bits;
+// 0 from -88 down (and for -inf), where ggml's exp gives denormals through a slower path. 13 operations.
+static inline __m256 exp_nonpositive(__m256 x) {
+    x = _mm256_max_ps(x, _mm256_set1_ps(-88.0f));
+    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693147181f), x); // |r| <= ln2 / 2
+    __m256 p = _mm256_set1_ps(1.0f / 120);                                  // e^r to the r^5 term
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    // 2^n for n in [-127, 0] as exponent bits; n = -127 makes +0
+    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+// One key tile's softmax numerators for the values product: P[j][i] = e^(S[j][i] - m[i]) for kt rows of
+// scores S[j][0..QT), added to l[i] and written as int16 pairs p16[p][i] = (P[2p][i], P[2p+1][i]) scaled by
+// qmax / pm[i], where pm[i] = e^(max_j S[j][i] - m[i]) is the tile's largest; ps[i] = pm[i] / qmax.
+static void probabilities_tile(int32_t * p16, float * ps, float * l, const float * S, int64_t kt, const float * m,
+                               const float * pm, int32_t qmax) {
     for (int r = 0; r < 2; r++) {
-        const __m256 m = _mm256_loadu_ps(pm + r*LANES);
-        inv[r] = _mm256_and_ps(_mm256_div_ps(_mm256_set1_ps((float) qmax), m), _mm256_cmp_ps(m, _mm256_setzero_ps(), _CMP_GT_OQ));
-        _mm256_storeu_ps(ps + r*LANES, _mm256_mul_ps(m, _mm256_set1_ps(1.0f / (float) qmax)));
-    }
-    for (int64_t j = 0; j < kt; j += 2) {
-        for (int r = 0; r < 2; r++) {
-            const __m256i a = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(S + j*QT + r*LANES), inv[r]));
-            const __m256i b = j + 1 < kt ? _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(S + (j + 1)*QT + r*LANES), inv[r]))
-                                         : _mm256_setzero_si256();
-            _mm256_storeu_si256((__m256i *) (p16 + (j/2)*QT + r*LANES), pair_lanes(a, b));
+        const __m256 top   = _mm256_loadu_ps(pm + r*LANES);
+        const __m256 inv   = _mm256_and_ps(_mm256_div_ps(_mm256_set1_ps((float) qmax), top),
+                                           _mm256_cmp_ps(top, _mm256_setzero_ps(), _CMP_GT_OQ)); // 0: every key masked
+        const __m256 neg_m = _mm256_sub_ps(_mm256_setzero_ps(), _mm256_loadu_ps(m + r*LANES));
+        __m256 sum = _mm256_loadu_ps(l + r*LANES);
+        for (int64_t j = 0; j < kt; j += 2) {
+            const __m256 e0 = exp_nonpositive(_mm256_add_ps(_mm256_loadu_ps(S + j*QT + r*LANES), neg_m));
+            const __m256 e1 = j + 1 < kt ? exp_nonpositive(_mm256_add_ps(_mm256_loadu_ps(S + (j + 1)*QT + r*LANES), neg_m))
+                                         : _mm256_setzero_ps();
+            sum = _mm256_add_ps(sum, _mm256_add_ps(e0, e1));
+            _mm256_storeu_si256((__m256i *) (p16 + (j/2)*QT + r*LANES),
+                                pair_lanes(_mm256_cvtps_epi32(_mm256_mul_ps(e0, inv)), _mm256_cvtps_epi32(_mm256_mul_ps(e1, inv))));
         }
+        _mm256_storeu_ps(l + r*LANES, sum);
+        _mm256_storeu_ps(ps + r*LANES, _mm256_mul_ps(top, _mm256_set1_ps(1.0f / (float) qmax)));
     }
 }
 
