@@ -1,6 +1,6 @@
 // Int16 products for the F32 tiled flash attention on AVX2 hosts (opt-in: flash_attn_f32.h includes this file
-// and takes it when the op asks, see fa_f32::OP_PARAM_INT16). Softmax, its running max
-// and sum, and the output stay F32; only the two products run on 16-bit integers:
+// and takes it when the op asks, see fa_f32::OP_PARAM_INT16). Softmax, its running max and sum, and the output
+// stay F32; only the two products run on 16-bit integers:
 //
 //   scores  S[j][i] = ks[j] * qs[i] * sum_d K16[j][d] * Q16[i][d]   (per-key and per-query scales)
 //   values  O[i][d] += ps[i] * vs[d] * sum_j P16[j][i] * V16[j][d]  (per-query and per-column scales, per key tile)
