@@ -57,7 +57,7 @@ export interface NativeLoadOptions {
   readonly f32KeyValues?: boolean;
   /**
    * With F32 K/V on the CPU, run attention's two products (Q.K, P.V) on 16-bit integers with per-row
-   * scales, softmax in F32 (patch 0003, native/kernels/flash_attn_i16_avx2.h): ~1.35x faster attention.
+   * scales, softmax in F32 (patch 0003, native/kernels/flash_attn_i16_avx2.h): ~1.5x faster attention.
    * Only builds for AVX2 without AVX-512 have it (CPU feature BGE_M3_FA_INT16); elsewhere ignored. Default false.
    */
   readonly int16Attention?: boolean;
