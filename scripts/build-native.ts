@@ -324,6 +324,21 @@ async function lockBuildDir(buildDir: string): Promise<() => void> {
   }
 }
 
+/**
+ * A build tree is shared by every checkout with the same configuration (the cache is per user), but CMake
+ * refuses a tree configured from another checkout's native/. Forget that configuration, CMakeCache.txt,
+ * and keep the objects: llama.cpp's sources sit in the shared cache, so their commands stay the same and
+ * Ninja rebuilds only ours.
+ */
+function adoptBuildDir(buildDir: string): void {
+  const cacheFile = path.join(buildDir, "CMakeCache.txt");
+  if (!fs.existsSync(cacheFile)) return;
+  const home = /^CMAKE_HOME_DIRECTORY:INTERNAL=(.*)$/m.exec(fs.readFileSync(cacheFile, "utf8"))?.[1];
+  if (home === undefined || path.resolve(home) === path.resolve(nativeDir)) return;
+  log(`build tree was configured from ${home}: reconfiguring it for ${nativeDir}`);
+  fs.rmSync(cacheFile, { force: true });
+}
+
 function installArtifacts(outDir: string): void {
   const staging = `${installDir}.tmp-${process.pid}`;
   fs.rmSync(staging, { recursive: true, force: true });
@@ -484,6 +499,7 @@ async function build(mode: Mode): Promise<void> {
       ...(cross ? ["--arch", targetArch] : []),
       ...(fs.existsSync(path.join(buildDir, "Makefile")) ? ["--prefer-make"] : []), // keep an existing tree's generator
     ];
+    adoptBuildDir(buildDir);
     log(`configuring with cmake-js (${cmakeArgs.join(" ")})`);
     const toolchainArgs = toolchain ? [`-DCMAKE_TOOLCHAIN_FILE=${toolchain}`] : [];
     await run(process.execPath, [...cmakeJs, "configure", "--", `-DLLAMA_CPP_DIR=${srcDir}`, ...toolchainArgs, ...cmakeArgs], logFile);
