@@ -1,4 +1,4 @@
-import { copyFile, mkdir, mkdtemp, readdir, stat } from "node:fs/promises";
+import { copyFile, mkdir, mkdtemp, readdir, rm, stat } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -14,6 +14,7 @@ import { startFakeHub, type FakeHub } from "./support/hf-server.js";
 
 const WIDTH = 16;
 const dir = await mkdtemp(path.join(tmpdir(), "bge-m3-heads-download-"));
+t.teardown(() => rm(dir, { recursive: true, force: true }));
 const files = await writeRandomHeads(path.join(dir, "source"), { width: WIDTH, dtype: "f16" });
 const sizes = (await stat(files.sparse)).size + (await stat(files.colbert)).size;
 

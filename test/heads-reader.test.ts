@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { mkdtemp, readFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -110,6 +110,7 @@ t.test("the writer's files read back to what was written", async (t) => {
   t.equal(f16.get("bias")!.dtype, "f16");
 
   const dir = await mkdtemp(path.join(tmpdir(), "bge-m3-heads-"));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
   await writeRandomHeads(path.join(dir, "w16"), { width: 16, dtype: "f32", seed: 7 });
   const heads = await readHeadsDirectory(path.join(dir, "w16"), 16);
   t.equal(heads.hiddenSize, 16);
