@@ -407,6 +407,11 @@ static void ggml_compute_forward_flash_attn_ext_f32_tiled(const ggml_compute_par
             }
 
             // online softmax, one lane per query
+#ifdef BGE_M3_FA_INT16
+            if (int16) {
+                fa_i16::online_softmax(Mx, Mu, L, pm.data(), O, DV);
+            } else
+#endif
             for (int64_t i = 0; i < QT; i++) {
                 const float m_new = Mu[i] > Mx[i] ? Mu[i] : Mx[i];
                 const float m_use = m_new == -INFINITY ? 0.0f : m_new; // a query with every key masked so far
@@ -415,11 +420,6 @@ static void ggml_compute_forward_flash_attn_ext_f32_tiled(const ggml_compute_par
                     ggml_vec_scale_f32(DV, O + i*DV, alpha);
                     L[i] *= alpha;
                 }
-#ifdef BGE_M3_FA_INT16
-                if (int16) {
-                    pm[i] = expf(Mu[i] - m_use); // the tile's largest probability (0 when all its keys are masked)
-                }
-#endif
                 Mx[i] = m_new;
                 Mu[i] = m_use;
             }

@@ -213,6 +213,38 @@ static void probabilities_tile(int32_t * p16, float * ps, float * l, const float
     }
 }
 
+// The online softmax's step for one key tile, all QT queries in vectors (the F32 kernel's scalar loop, with
+// libm's expf twice per query, took ~3% of this kernel's time): mu[i] (the tile's largest score) becomes the
+// max used for its probabilities, m_use = max(mx, mu) (0 for a query with every key masked so far); where the
+// max grew, O's row i and l[i] are scaled by e^(mx - m_use); pm[i] = e^(mu - m_use), the tile's largest
+// probability (0 when all its keys are masked). The same exp as the probabilities, so their largest is pm.
+static void online_softmax(float * mx, float * mu, float * l, float * pm, float * O, int64_t dv) {
+    for (int r = 0; r < 2; r++) {
+        const __m256 ninf  = _mm256_set1_ps(-INFINITY);
+        const __m256 m_old = _mm256_loadu_ps(mx + r*LANES);
+        const __m256 m_top = _mm256_loadu_ps(mu + r*LANES);
+        const __m256 m_new = _mm256_max_ps(m_top, m_old);
+        const __m256 m_use = _mm256_andnot_ps(_mm256_cmp_ps(m_new, ninf, _CMP_EQ_OQ), m_new);
+        const __m256 grew  = _mm256_and_ps(_mm256_cmp_ps(m_new, m_old, _CMP_GT_OQ), _mm256_cmp_ps(m_old, ninf, _CMP_NEQ_OQ));
+        const __m256 alpha = exp_nonpositive(_mm256_sub_ps(m_old, m_use));
+        alignas(32) float a[LANES];
+        _mm256_store_ps(a, alpha);
+        for (int mask = _mm256_movemask_ps(grew); mask != 0; mask &= mask - 1) {
+            const int    i  = __builtin_ctz(mask);
+            const __m256 ai = _mm256_set1_ps(a[i]);
+            float *      o  = O + (r*LANES + i)*dv;
+            for (int64_t c = 0; c < dv; c += LANES) {
+                _mm256_storeu_ps(o + c, _mm256_mul_ps(_mm256_loadu_ps(o + c), ai));
+            }
+        }
+        const __m256 l_old = _mm256_loadu_ps(l + r*LANES);
+        _mm256_storeu_ps(l + r*LANES, _mm256_blendv_ps(l_old, _mm256_mul_ps(l_old, alpha), grew));
+        _mm256_storeu_ps(pm + r*LANES, exp_nonpositive(_mm256_sub_ps(m_top, m_use)));
+        _mm256_storeu_ps(mx + r*LANES, m_new);
+        _mm256_storeu_ps(mu + r*LANES, m_use);
+    }
+}
+
 // Keeps a loaded vector in a register (as the F32 kernel's FA_F32_PIN): GCC otherwise folds the B loads into
 // every VPMADDWD as a memory operand.
 #if defined(__GNUC__)
