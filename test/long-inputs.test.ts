@@ -142,6 +142,22 @@ if (addon) {
     }
   });
 
+  t.test("int16 asked for: inputs under 512 tokens keep F32 attention, alone or packed beside a long one", async (t) => {
+    // native/kernels/flash_attn_f32.h INT16_MIN_KEYS: a query tile takes the int16 products only when each of
+    // its queries attends to at least 512 keys
+    const { bosToken, eosToken, nVocab } = flash.info;
+    const dim = flash.info.dimensions;
+    const [long, short, other] = [1013, 300, 45].map((n, i) => Uint32Array.from(tokens(n, 91 + i, bosToken, eosToken, nVocab)));
+    t.same(await int16.embedBatch([short]), await flash.embedBatch([short]), "300 tokens alone: F32's vector, bit for bit");
+    const a = await int16.embedBatch([long, short, other]);
+    const b = await flash.embedBatch([long, short, other]);
+    t.same(a.subarray(dim), b.subarray(dim), "300 and 45 tokens packed after 1,013: F32's vectors, bit for bit");
+    if (int16Ran()) {
+      t.notSame(a.subarray(0, dim), b.subarray(0, dim), "while the 1,013-token input took the int16 products");
+      t.ok(cosine(a.subarray(0, dim), b.subarray(0, dim)) >= 0.9999, "within the opt-in's gate");
+    }
+  });
+
   t.test("compute buffer stays bounded as the length doubles", async (t) => {
     const sizes = new Map<string, number>();
     for (const mode of ["flash", "plain"] as const) {

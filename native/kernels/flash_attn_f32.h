@@ -222,6 +222,23 @@ static mask_class classify(const ggml_tensor * mask, int64_t q0, int64_t rows, i
     return MASK_MIXED;
 }
 
+#ifdef BGE_M3_FA_INT16
+// The int16 products serve a query tile only when each of its queries attends to at least this many keys (not
+// masked): short inputs, alone or packed beside long ones in a batch, keep F32's exact attention, where it is a
+// small share of their time anyway.
+static constexpr int64_t INT16_MIN_KEYS = 512;
+
+// Keys that query row q may attend to: those its mask row does not set to -inf.
+static int64_t unmasked_keys(const ggml_tensor * mask, int64_t q, int64_t n_kv) {
+    const uint16_t * p = (const uint16_t *) ((const char *) mask->data + q*mask->nb[1]);
+    int64_t n = 0;
+    for (int64_t j = 0; j < n_kv; j++) {
+        n += p[j] != 0xfc00; // -inf
+    }
+    return n;
+}
+#endif
+
 // op_params slot (int32) where the graph asks for the int16 products (1): patch 0003's llama-graph.cpp sets it;
 // slots 0-4 are ggml's (scale, max_bias, logit_softcap, precision, n_kv_max)
 static constexpr int OP_PARAM_INT16 = 5;
@@ -298,6 +315,24 @@ static void ggml_compute_forward_flash_attn_ext_f32_tiled(const ggml_compute_par
 
     // mask class of each (query tile, key tile), filled on first use; the mask is the same for every head
     std::vector<uint8_t> classes(mask ? n_qt*n_kt : 0, MASK_UNKNOWN);
+#ifdef BGE_M3_FA_INT16
+    // per query tile, the fewest keys one of its queries attends to (-1: not counted yet); the mask is the same
+    // for every head
+    std::vector<int64_t> fewest_keys(int16 && mask ? n_qt : 0, -1);
+    const auto int16_tile = [&](int64_t qt) {
+        if (!int16 || !mask) {
+            return int16 && nek1 >= INT16_MIN_KEYS;
+        }
+        if (fewest_keys[qt] < 0) {
+            int64_t fewest = nek1;
+            for (int64_t q = qt*QT; q < std::min<int64_t>(neq1, (qt + 1)*QT); q++) {
+                fewest = std::min(fewest, unmasked_keys(mask, q, nek1));
+            }
+            fewest_keys[qt] = fewest;
+        }
+        return fewest_keys[qt] >= INT16_MIN_KEYS;
+    };
+#endif
 
     if (params->ith == 0) {
         ggml_threadpool_chunk_set(params->threadpool, params->nth);
@@ -319,7 +354,8 @@ static void ggml_compute_forward_flash_attn_ext_f32_tiled(const ggml_compute_par
         const char * v_head = (const char *) v->data + iv2*nbv2 + iv3*nbv3;
 
 #ifdef BGE_M3_FA_INT16
-        if (int16) {
+        const bool tile16 = int16_tile(qt);
+        if (tile16) {
             const int64_t head = iq3*neq2 + iq2; // identifies K and V heads alike (they follow the query head)
             if (kv16.head != head) { // this thread's first query tile of the head: its K and V in int16
                 kv16.prepare(head, {k_head, nbk1}, {v_head, nbv1}, nek1, DK, DV);
@@ -368,7 +404,7 @@ static void ggml_compute_forward_flash_attn_ext_f32_tiled(const ggml_compute_par
                 Mu[i] = -INFINITY;
             }
 #ifdef BGE_M3_FA_INT16
-            if (int16) {
+            if (tile16) {
                 const int32_t * k16 = (const int32_t *) (kv16.k.data() + k0*DK);
                 const float   * ks  = kv16.ks.data() + k0;
                 row_blocks<fa_i16::RM>(kt, [&](auto m, int64_t j) {
@@ -408,7 +444,7 @@ static void ggml_compute_forward_flash_attn_ext_f32_tiled(const ggml_compute_par
 
             // online softmax, one lane per query
 #ifdef BGE_M3_FA_INT16
-            if (int16) {
+            if (tile16) {
                 fa_i16::online_softmax(Mx, Mu, L, pm.data(), O, DV);
             } else
 #endif
@@ -426,7 +462,7 @@ static void ggml_compute_forward_flash_attn_ext_f32_tiled(const ggml_compute_par
 
             // O[i] += sum_j P[j][i] V_j
 #ifdef BGE_M3_FA_INT16
-            if (int16) {
+            if (tile16) {
                 fa_i16::probabilities_tile(p16.data(), ps.data(), L, S, kt, Mu, pm.data(), qmax_p);
                 const int32_t * v16 = kv16.v.data() + t*KT/2*DV;
                 const float   * vs  = kv16.vs.data() + t*DV;
@@ -448,7 +484,7 @@ static void ggml_compute_forward_flash_attn_ext_f32_tiled(const ggml_compute_par
         for (int64_t i = 0; i < tr; i++) {
             ggml_vec_scale_f32(DV, O + i*DV, L[i] == 0.0f ? 0.0f : 1.0f/L[i]);
 #ifdef BGE_M3_FA_INT16
-            if (int16 && L[i] != 0.0f) {
+            if (tile16 && L[i] != 0.0f) {
                 kv16.add_value_mean(O + i*DV, DV);
             }
 #endif
