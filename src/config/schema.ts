@@ -66,7 +66,8 @@ export const configSchema = Type.Object({
   attentionPrecision: Type.Union([Type.Literal("f32"), Type.Literal("int16")], {
     default: "f32",
     description:
-      "f32, or int16: attention's two products on 16-bit integers (F32 softmax), ~1.5x faster attention on long inputs, " +
+      "f32, or int16: attention's two products on 16-bit integers (F32 softmax), ~1.5x faster attention on long inputs " +
+      "(inputs under 512 tokens keep f32's exact attention), " +
       "vectors about as close to f32 attention as llama.cpp's F16 K/V; meant for quantised models. Native engine on CPUs with AVX2 but no AVX-512; elsewhere f32 is used (logged).",
   }),
   contextSize: Type.Integer({
