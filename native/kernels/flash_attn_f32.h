@@ -207,6 +207,8 @@ static void exp_rows(float * S, int64_t rows, const float * m, float * l) {
 
 enum mask_class : uint8_t { MASK_UNKNOWN, MASK_ZERO, MASK_SKIP, MASK_MIXED };
 
+static constexpr uint16_t F16_NEG_INF = 0xfc00; // a masked key in the F16 mask
+
 static mask_class classify(const ggml_tensor * mask, int64_t q0, int64_t rows, int64_t k0, int64_t cols) {
     int64_t n_ninf = 0;
     uint16_t bits = 0;
@@ -214,7 +216,7 @@ static mask_class classify(const ggml_tensor * mask, int64_t q0, int64_t rows, i
         const uint16_t * p = (const uint16_t *) ((const char *) mask->data + (q0 + r)*mask->nb[1]) + k0;
         for (int64_t c = 0; c < cols; c++) {
             bits   |= p[c] & 0x7fff;    // +0 / -0
-            n_ninf += p[c] == 0xfc00;   // -inf
+            n_ninf += p[c] == F16_NEG_INF;
         }
     }
     if (bits == 0)             return MASK_ZERO;
@@ -233,7 +235,7 @@ static int64_t unmasked_keys(const ggml_tensor * mask, int64_t q, int64_t n_kv) 
     const uint16_t * p = (const uint16_t *) ((const char *) mask->data + q*mask->nb[1]);
     int64_t n = 0;
     for (int64_t j = 0; j < n_kv; j++) {
-        n += p[j] != 0xfc00; // -inf
+        n += p[j] != F16_NEG_INF;
     }
     return n;
 }
@@ -320,8 +322,11 @@ static void ggml_compute_forward_flash_attn_ext_f32_tiled(const ggml_compute_par
     // for every head
     std::vector<int64_t> fewest_keys(int16 && mask ? n_qt : 0, -1);
     const auto int16_tile = [&](int64_t qt) {
-        if (!int16 || !mask) {
-            return int16 && nek1 >= INT16_MIN_KEYS;
+        if (!int16) {
+            return false;
+        }
+        if (!mask) { // one sequence: every query attends to every key
+            return nek1 >= INT16_MIN_KEYS;
         }
         if (fewest_keys[qt] < 0) {
             int64_t fewest = nek1;
