@@ -94,18 +94,19 @@ t.test("/metrics: Prometheus text, behind the key unless METRICS_PUBLIC", async 
 
 t.test("a stalled event loop is answered with 503 and Retry-After", async (t) => {
   // under-pressure compares the mean delay of ~100 samples per second: one 1.5 s stall makes it >= 14 ms.
-  const server = await startTestServer(modelPath, { MAX_EVENT_LOOP_DELAY_MS: "5" });
+  const maxDelayMs = 5;
+  const server = await startTestServer(modelPath, { MAX_EVENT_LOOP_DELAY_MS: String(maxDelayMs) });
   t.teardown(() => server.close());
   // Stall this process's event loop across one of under-pressure's one-second samples; the sample
   // taken right after the stall usually sees it, and requests in the next second are refused. When
   // under-pressure's sample timer and the delay histogram's 10 ms timer fall due in the same turn, the
   // sample can run first and miss the stall (it failed CI once): stall again, at most three times.
-  for (let attempt = 0; attempt < 3 && server.app.memoryUsage().eventLoopDelay <= 5; attempt++) {
+  for (let attempt = 0; attempt < 3 && server.app.memoryUsage().eventLoopDelay <= maxDelayMs; attempt++) {
     const until = Date.now() + 1500;
     while (Date.now() < until);
     await new Promise((r) => setTimeout(r, 50));
   }
-  t.ok(server.app.memoryUsage().eventLoopDelay > 5, "under-pressure sampled the stall");
+  t.ok(server.app.memoryUsage().eventLoopDelay > maxDelayMs, "under-pressure sampled the stall");
   const response = await server.app.inject({ method: "POST", url: "/v1/embeddings", payload: { input: "x" } });
   t.equal(response.statusCode, 503);
   t.equal(response.headers["retry-after"], "1");
