@@ -122,7 +122,8 @@ t.test("admission reserves room before the exact sequences exist and gives back 
   await new Promise((r) => setImmediate(r));
   const admission = scheduler.admit(2, 18);
   t.throws(() => scheduler.admit(1, 3), QueueFullError, "the reservation holds the room");
-  const submitted = admission.submit([seq(3, 10), seq(3, 20)]);
+  const received: number[] = [];
+  const submitted = admission.submit([seq(3, 10), seq(3, 20)], (_index, outputs) => received.push(outputs.pooled[1]));
   const next = scheduler.admit(2, 14);
   t.throws(() => scheduler.admit(1, 1), QueueFullError);
   next.release();
@@ -130,7 +131,8 @@ t.test("admission reserves room before the exact sequences exist and gives back 
   scheduler.admit(2, 14).release();
   embedder.release();
   await running;
-  t.same((await submitted).map((v) => v.pooled[1]), [10, 20]);
+  await submitted;
+  t.same(received, [10, 20]);
 });
 
 t.test("a running batch whose every request is gone is stopped; one still wanted finishes", async (t) => {
@@ -181,13 +183,17 @@ t.test("a non-finite vector fails its own request only", async (t) => {
   };
   let nonFinite = 0;
   const scheduler = new BatchScheduler(embedder, options, { onNonFinite: () => nonFinite++ });
-  await scheduler.submit([seq(3, 9)]); // warm: the next two requests then queue while nothing runs
-  embedder.batches.length = 0;
-  const [poisoned, healthy] = await Promise.allSettled([scheduler.submit([seq(3, 1), seq(3, 66)]), scheduler.submit([seq(3, 7)])]);
+  // the next two requests queue behind a running batch, then share one
+  embedder.hold();
+  const blocker = scheduler.submit([seq(3, 9)]);
+  const settled = Promise.allSettled([scheduler.submit([seq(3, 1), seq(3, 66)]), scheduler.submit([seq(3, 7)])]);
+  embedder.release();
+  await blocker;
+  const [poisoned, healthy] = await settled;
   t.match(poisoned, { status: "rejected", reason: { name: "NonFiniteVectorError", index: 1 } });
   t.ok((poisoned as PromiseRejectedResult).reason instanceof NonFiniteVectorError);
   t.match(healthy, { status: "fulfilled" });
-  t.equal(embedder.batches.length, 1, "all three inputs shared a batch");
+  t.same(embedder.batches.map((batch) => batch.length), [1, 3], "all three inputs shared a batch");
   t.equal(nonFinite, 1);
 });
 
@@ -243,4 +249,42 @@ t.test("close() finishes accepted work and refuses new work", async (t) => {
   await scheduler.close();
   t.equal((await accepted).length, 2);
   await t.rejects(scheduler.submit([seq(3, 3)]), SchedulerClosedError);
+});
+
+t.test("a submission's outputs reach its sink in input order, batch by batch, whatever shares the batches", async (t) => {
+  // budget 10 tokens, 4 sequences: the 12 inputs of A and B interleave over several batches
+  const embedder = recordingEmbedder({ maxBatchTokens: 10, maxBatchSequences: 4 });
+  const scheduler = new BatchScheduler(embedder, { ...options, maxBatchTokens: 10 });
+  const order: string[] = [];
+  const batchesSeen: number[] = [];
+  const submitTo = (name: string, firsts: number[]) =>
+    scheduler.admit(firsts.length, 100).submit(
+      firsts.map((first, i) => seq(3 + (i % 3), first)),
+      (index, outputs) => {
+        order.push(`${name}${index}:${outputs.pooled[1]}`);
+        batchesSeen.push(embedder.batches.length);
+      },
+    );
+  await Promise.all([submitTo("A", [10, 20, 30, 40, 50, 60]), submitTo("B", [70, 80, 90, 100, 110, 120])]);
+  t.same(
+    order.filter((entry) => entry.startsWith("A")),
+    ["A0:10", "A1:20", "A2:30", "A3:40", "A4:50", "A5:60"],
+  );
+  t.same(
+    order.filter((entry) => entry.startsWith("B")),
+    ["B0:70", "B1:80", "B2:90", "B3:100", "B4:110", "B5:120"],
+  );
+  t.ok(embedder.batches.length > 2, `the inputs ran in ${embedder.batches.length} batches`);
+  t.ok(batchesSeen[0] < batchesSeen.at(-1)!, "outputs were handed over as their batches finished, not all at the end");
+});
+
+t.test("a sink that throws fails its own submission only", async (t) => {
+  const embedder = recordingEmbedder();
+  const scheduler = new BatchScheduler(embedder, options);
+  const failing = scheduler.admit(2, 10).submit([seq(3, 1), seq(3, 2)], () => {
+    throw new Error("sink broke");
+  });
+  const healthy = scheduler.submit([seq(3, 7)]);
+  await t.rejects(failing, /sink broke/);
+  t.same(Array.from((await healthy)[0].pooled), [3, 7, 8]);
 });

@@ -76,16 +76,23 @@ export class NonFiniteVectorError extends Error {
   }
 }
 
+/** Receives the outputs of the input at `index` of a submission, as soon as its batch has run. */
+export type OutputSink = (index: number, outputs: SequenceOutputs) => void;
+
 /** Queue room held for a request between admission and submission. */
 export interface Admission {
-  /** Queues the exact sequences in place of the reservation; the outputs come back in the order given. */
-  submit(sequences: readonly Uint32Array[], options?: SubmitOptions): Promise<SequenceOutputs[]>;
+  /**
+   * Queues the exact sequences in place of the reservation. Each input's outputs go to `sink` in input
+   * order (a submission's inputs are queued together and batches run in queue order), none kept here;
+   * resolves once every input's outputs went there. A sink that throws fails the submission.
+   */
+  submit(sequences: readonly Uint32Array[], sink: OutputSink, options?: SubmitOptions): Promise<void>;
   /** Gives the room back unless submit() took it over; safe to call more than once. */
   release(): void;
 }
 
 interface Job {
-  readonly outputs: SequenceOutputs[];
+  readonly sink: OutputSink;
   readonly heads: HeadRequest | undefined;
   pending: number;
   settled: boolean;
@@ -144,22 +151,20 @@ export class BatchScheduler {
       this.reservedTokens -= tokens;
     };
     return {
-      submit: (sequences, submitOptions) => {
+      submit: (sequences, sink, submitOptions) => {
         if (!held) return Promise.reject(new Error("this admission was already used"));
         release();
-        return this.enqueue(sequences, submitOptions);
+        return this.enqueue(sequences, sink, submitOptions);
       },
       release,
     };
   }
 
-  /** Admits and submits at once (the tokens are known exactly). */
-  submit(sequences: readonly Uint32Array[], submitOptions: SubmitOptions = {}): Promise<SequenceOutputs[]> {
-    try {
-      return this.admit(sequences.length, totalTokens(sequences)).submit(sequences, submitOptions);
-    } catch (error) {
-      return Promise.reject(error);
-    }
+  /** Admits and submits at once (the tokens are known exactly); the outputs come back in the order given. */
+  async submit(sequences: readonly Uint32Array[], submitOptions: SubmitOptions = {}): Promise<SequenceOutputs[]> {
+    const outputs = new Array<SequenceOutputs>(sequences.length);
+    await this.admit(sequences.length, totalTokens(sequences)).submit(sequences, (index, output) => (outputs[index] = output), submitOptions);
+    return outputs;
   }
 
   /** Refuses new work; resolves once everything accepted so far has finished. */
@@ -189,8 +194,8 @@ export class BatchScheduler {
     }
   }
 
-  private enqueue(sequences: readonly Uint32Array[], submitOptions: SubmitOptions = {}): Promise<SequenceOutputs[]> {
-    if (sequences.length === 0) return Promise.resolve([]);
+  private enqueue(sequences: readonly Uint32Array[], sink: OutputSink, submitOptions: SubmitOptions = {}): Promise<void> {
+    if (sequences.length === 0) return Promise.resolve();
     const heads = submitOptions.heads?.sparse || submitOptions.heads?.colbert ? submitOptions.heads : undefined;
     if (heads && !this.embedder.heads) return Promise.reject(new Error("the engine runs no heads: sparse and ColBERT outputs are unavailable"));
     const tokens = totalTokens(sequences);
@@ -203,12 +208,12 @@ export class BatchScheduler {
     }
     if (submitOptions.signal?.aborted) return Promise.reject(new RequestAbortedError("the client went away"));
 
-    return new Promise<SequenceOutputs[]>((resolve, reject) => {
+    return new Promise<void>((resolve, reject) => {
       const { signal, timeoutMs = 0 } = submitOptions;
       const onAbort = () => job.finish(new RequestAbortedError("the client went away"));
       const timer = timeoutMs > 0 ? setTimeout(() => job.finish(new SchedulerTimeoutError(timeoutMs)), timeoutMs) : undefined;
       const job: Job = {
-        outputs: new Array<SequenceOutputs>(sequences.length),
+        sink,
         heads,
         pending: sequences.length,
         settled: false,
@@ -222,7 +227,7 @@ export class BatchScheduler {
             this.stopIfAbandoned();
             reject(error);
           } else {
-            resolve(job.outputs);
+            resolve();
           }
         },
       };
@@ -306,7 +311,12 @@ export class BatchScheduler {
         job.finish(new NonFiniteVectorError(entry.index));
         return;
       }
-      job.outputs[entry.index] = outputs[row];
+      try {
+        job.sink(entry.index, outputs[row]);
+      } catch (error) {
+        job.finish(error instanceof Error ? error : new Error(String(error)));
+        return;
+      }
       if (--job.pending === 0) job.finish();
     });
   }
