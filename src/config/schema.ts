@@ -115,6 +115,16 @@ export const configSchema = Type.Object({
       "Most tokens waiting; a request that does not fit now gets 503 + Retry-After. " +
       "At least min(MAX_REQUEST_TOKENS, MAX_INPUTS x CONTEXT_SIZE).",
   }),
+  maxOutputBytes: Type.Integer({
+    minimum: 1024 * 1024,
+    // 64 MiB: what a 1 GiB container has left beside the model and one 8,192-token input (docs/memory.md);
+    // ColBERT vectors of ~16,000 tokens, or 2,048 dense vectors 8 times over
+    default: 64 * 1024 * 1024,
+    description:
+      "Most bytes of outputs (vectors, sparse weights, ColBERT vectors) held at once for answers being computed or written, " +
+      "all requests together; counted before a request runs. A request whose outputs alone are larger gets 400; one that " +
+      "does not fit now gets 503 + Retry-After. ColBERT vectors take 4 KiB per token.",
+  }),
   requestTimeoutMs: Type.Integer({
     minimum: 0,
     default: 300_000,

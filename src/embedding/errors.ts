@@ -28,3 +28,26 @@ export class OutputUnavailableError extends Error {
     super(`${output === "sparse" ? "Sparse" : "ColBERT"} outputs are not available on this server: ${reason}.`);
   }
 }
+
+/** Not now: the server is at capacity (its queue, or the memory its answers may hold); retry shortly. */
+export class CapacityError extends Error {
+  override name = "CapacityError";
+}
+
+/** Accepted work was not finished in time (REQUEST_TIMEOUT_MS). */
+export class RequestTimeoutError extends Error {
+  override name = "RequestTimeoutError";
+  constructor(readonly timeoutMs: number) {
+    super(`request timed out after ${timeoutMs} ms`);
+  }
+}
+
+/** The server is shutting down and takes no new work. */
+export class ShuttingDownError extends Error {
+  override name = "ShuttingDownError";
+}
+
+/** The client went away: its queued inputs were dropped and nobody is left to answer. */
+export class ClientGoneError extends Error {
+  override name = "ClientGoneError";
+}

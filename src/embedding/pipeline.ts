@@ -1,49 +1,101 @@
-import { NonFiniteVectorError, type BatchScheduler } from "../engine/scheduler.js";
-import type { Embedder, HeadRequest, SparseWeights } from "../engine/types.js";
-import { InputError, NonFiniteEmbeddingError, OutputUnavailableError } from "./errors.js";
+import {
+  NonFiniteVectorError,
+  QueueFullError,
+  RequestAbortedError,
+  RequestTooLargeError,
+  SchedulerClosedError,
+  SchedulerTimeoutError,
+  type Admission,
+  type BatchScheduler,
+  type OutputSink,
+} from "../engine/scheduler.js";
+import type { Embedder, HeadRequest, SequenceOutputs, SparseWeights } from "../engine/types.js";
+import {
+  CapacityError,
+  ClientGoneError,
+  InputError,
+  NonFiniteEmbeddingError,
+  OutputUnavailableError,
+  RequestTimeoutError,
+  ShuttingDownError,
+} from "./errors.js";
+import { outputBytes, type OutputBudget, type OutputReservation, type OutputShape } from "./output-budget.js";
 import { normalisePrefix } from "./vector.js";
 
 export type EmbeddingInput =
   | { readonly kind: "text"; readonly text: string; readonly param: string }
   | { readonly kind: "tokens"; readonly tokens: readonly number[]; readonly param: string };
 
+/** Which of BGE-M3's outputs a request wants for every input. */
+export interface OutputRequest {
+  readonly dense: boolean;
+  readonly sparse: boolean;
+  readonly colbert: boolean;
+}
+
 export interface EmbedRequest {
   readonly inputs: readonly EmbeddingInput[];
   readonly truncate: boolean;
-  /** Length of the returned vectors: a prefix, renormalised. */
+  /** Length of the returned dense vectors: a prefix, renormalised. */
   readonly dimensions: number;
-  /** BGE-M3's sparse and ColBERT outputs, from the same forward pass as the vectors. */
-  readonly heads?: HeadRequest;
+  /** Default: the dense vector only. Sparse and ColBERT come from the same forward pass. */
+  readonly outputs?: OutputRequest;
   readonly signal?: AbortSignal;
 }
 
-export interface EmbedResult {
-  /** Unit-length vectors in input order. */
-  readonly vectors: Float32Array[];
-  /** When asked for: each input's sparse lexical weights. */
-  readonly sparse?: SparseWeights[];
-  /** When asked for: each input's ColBERT vectors (unit length, one per token after `<s>`), packed. */
-  readonly colbert?: Float32Array[];
+/** One input's outputs, as asked for. */
+export interface InputOutputs {
+  /** Unit length, `dimensions` long. */
+  readonly dense?: Float32Array;
+  /** Ascending token ids and their weights. */
+  readonly sparse?: SparseWeights;
+  /** Unit vectors, one per token after `<s>` (`</s>` included), packed row after row. */
+  readonly colbert?: Float32Array;
+}
+
+export interface EmbedSummary {
   /** Every token the model saw, `<s>` and `</s>` included. */
   readonly promptTokens: number;
   readonly timings: { readonly queueAndInferenceMs: number };
+}
+
+export interface EmbedResult extends EmbedSummary {
+  /** Each input's outputs, in input order. */
+  readonly items: readonly InputOutputs[];
+  /**
+   * Gives the outputs' room in MAX_OUTPUT_BYTES back: call once the answer has been written or
+   * abandoned. Safe to call more than once.
+   */
+  release(): void;
 }
 
 export interface PipelineOptions {
   readonly requestTimeoutMs: number;
   /** Most tokens one request may have, all inputs together, `<s>` and `</s>` included. */
   readonly maxRequestTokens: number;
+  /** The memory answers may hold (MAX_OUTPUT_BYTES). */
+  readonly outputBudget: OutputBudget;
   /** Why the engine has no heads (heads not loaded, or an engine that cannot run them), for the error. */
   readonly headsUnavailable?: string;
 }
 
+/** What the pipeline reports as it runs (metrics). */
+export interface PipelineObserver {
+  /** The bytes of outputs now held for answers (MAX_OUTPUT_BYTES's count), after each change. */
+  onOutputBytes?(bytes: number): void;
+}
+
+const DENSE_ONLY: OutputRequest = Object.freeze({ dense: true, sparse: false, colbert: false });
+
 /**
- * request inputs -> queue room reserved (from an upper bound of the tokens) -> token sequences ->
- * scheduler -> unit vectors. Nothing is tokenized for a request the queue has no room for.
+ * request inputs -> room reserved (queue tokens and output memory, from upper bounds) -> token sequences
+ * -> exact counts checked -> scheduler -> each input's outputs. Nothing is tokenized for a request there
+ * is no room for. The engine and the scheduler stay behind this class: callers see its errors
+ * (`errors.ts`) and the model facts it exposes.
  */
 export class EmbeddingPipeline {
   constructor(
-    readonly embedder: Embedder,
+    private readonly embedder: Embedder,
     private readonly scheduler: BatchScheduler,
     private readonly options: PipelineOptions,
   ) {}
@@ -52,43 +104,126 @@ export class EmbeddingPipeline {
     return this.embedder.info.contextSize;
   }
 
+  /** Length of the model's dense vectors. */
+  get dimensions(): number {
+    return this.embedder.info.dimensions;
+  }
+
+  /** Length of one ColBERT vector; 0 without heads. */
+  get colbertDimensions(): number {
+    return this.embedder.heads?.colbertDimensions ?? 0;
+  }
+
   /** Why sparse and ColBERT outputs cannot be had; undefined when they can. */
   get headsUnavailable(): string | undefined {
     return this.embedder.heads ? undefined : (this.options.headsUnavailable ?? `the ${this.embedder.engine} engine runs no heads`);
   }
 
+  /** The vocabulary's entry for each id (SentencePiece's "\u2581" word marker kept); needs the heads. */
+  tokenTexts(ids: Uint32Array): string[] {
+    const heads = this.embedder.heads;
+    if (!heads) throw new OutputUnavailableError("sparse", this.headsUnavailable ?? "no heads");
+    return heads.tokenTexts(ids);
+  }
+
+  /** Every input's outputs, held (and counted in MAX_OUTPUT_BYTES) until `release()`. */
   async embed(request: EmbedRequest): Promise<EmbedResult> {
+    const items = new Array<InputOutputs>(request.inputs.length);
+    const { summary, reservation } = await this.run(request, request.inputs.length, (index, outputs) => (items[index] = outputs));
+    return { ...summary, items, release: () => reservation.release() };
+  }
+
+  /**
+   * Hands each input's outputs to `sink` in input order as its batch finishes and keeps none of them. The
+   * caller keeps the outputs of the first `retained` inputs at most (they are counted in MAX_OUTPUT_BYTES
+   * until this resolves or rejects); the others must not outlive the call to `sink`.
+   */
+  async embedEach(request: EmbedRequest, sink: (index: number, outputs: InputOutputs) => void, retained: number): Promise<EmbedSummary> {
+    const { summary, reservation } = await this.run(request, retained, sink);
+    reservation.release();
+    return summary;
+  }
+
+  private async run(
+    request: EmbedRequest,
+    retained: number,
+    sink: (index: number, outputs: InputOutputs) => void,
+  ): Promise<{ summary: EmbedSummary; reservation: OutputReservation }> {
     const { inputs } = request;
-    const heads = request.heads?.sparse || request.heads?.colbert ? request.heads : undefined;
+    const wanted = request.outputs ?? DENSE_ONLY;
+    const heads: HeadRequest | undefined = wanted.sparse || wanted.colbert ? { sparse: wanted.sparse, colbert: wanted.colbert } : undefined;
     const unavailable = heads && this.headsUnavailable;
-    if (unavailable) throw new OutputUnavailableError(heads.sparse ? "sparse" : "colbert", unavailable);
+    if (unavailable) throw new OutputUnavailableError(wanted.sparse ? "sparse" : "colbert", unavailable);
+    const shape: OutputShape = {
+      denseFloats: wanted.dense ? request.dimensions : 0,
+      sparse: wanted.sparse,
+      colbertFloats: wanted.colbert ? this.colbertDimensions : 0,
+    };
     const bounds = inputs.map((input) => this.tokenBound(input));
     // token ids count as given: a request of ids over the limit is refused before it takes any room
     const least = sum(inputs.map((input) => (input.kind === "tokens" ? Math.min(input.tokens.length, this.contextSize) : 0)));
     this.checkRequestTokens(least, "at least ");
-    // a request over MAX_REQUEST_TOKENS is refused below, so it never needs more room than that
-    const admission = this.scheduler.admit(inputs.length, Math.min(sum(bounds), this.options.maxRequestTokens));
+    const retainedBytes = (lengths: readonly number[]) => sum(lengths.slice(0, retained).map((tokens) => outputBytes(tokens, shape)));
+    const reservation = this.options.outputBudget.reserve(retainedBytes(bounds));
+    let admission: Admission | undefined;
     try {
+      // a request over MAX_REQUEST_TOKENS is refused below, so it never needs more room than that
+      admission = this.admit(inputs.length, Math.min(sum(bounds), this.options.maxRequestTokens));
       const sequences = await this.toSequences(inputs);
       const fitted = sequences.map((sequence, i) => this.fit(sequence, inputs[i].param, request.truncate));
       const promptTokens = sum(fitted.map((sequence) => sequence.length));
       this.checkRequestTokens(promptTokens);
+      reservation.resize(retainedBytes(fitted.map((sequence) => sequence.length)));
       const started = performance.now();
-      const outputs = await admission
-        .submit(fitted, { signal: request.signal, timeoutMs: this.options.requestTimeoutMs, heads })
+      const toItem: OutputSink = (index, outputs) => sink(index, this.itemOf(outputs, wanted, request.dimensions));
+      await admission
+        .submit(fitted, toItem, { signal: request.signal, timeoutMs: this.options.requestTimeoutMs, heads })
         .catch((error: unknown) => {
-          throw error instanceof NonFiniteVectorError ? new NonFiniteEmbeddingError(inputs[error.index].param) : error;
+          throw this.translate(error, inputs);
         });
-      return {
-        vectors: outputs.map((output) => normalisePrefix(output.pooled, request.dimensions)),
-        sparse: heads?.sparse ? outputs.map((output) => output.sparse ?? EMPTY_SPARSE) : undefined,
-        colbert: heads?.colbert ? outputs.map((output) => output.colbert ?? EMPTY_VECTORS) : undefined,
-        promptTokens,
-        timings: { queueAndInferenceMs: performance.now() - started },
-      };
+      return { summary: { promptTokens, timings: { queueAndInferenceMs: performance.now() - started } }, reservation };
+    } catch (error) {
+      reservation.release();
+      throw error;
     } finally {
-      admission.release();
+      admission?.release();
     }
+  }
+
+  private admit(inputs: number, tokens: number): Admission {
+    try {
+      return this.scheduler.admit(inputs, tokens);
+    } catch (error) {
+      throw this.translate(error, []);
+    }
+  }
+
+  /** The scheduler's errors as this pipeline's, which is all its callers know. */
+  private translate(error: unknown, inputs: readonly EmbeddingInput[]): unknown {
+    if (error instanceof QueueFullError) return new CapacityError(`the queue is full: ${error.message}`);
+    if (error instanceof RequestTooLargeError) {
+      // never retryable: the request alone is over a queue limit
+      const setting = error.limit === "inputs" ? "MAX_QUEUE" : "MAX_QUEUE_TOKENS";
+      return new InputError(
+        `This request needs ${error.requested} ${error.limit} in the queue, more than it can ever hold (${setting} = ${error.allowed}). Split it into smaller requests.`,
+        "input",
+        "request_too_large",
+      );
+    }
+    if (error instanceof SchedulerClosedError) return new ShuttingDownError(error.message);
+    if (error instanceof SchedulerTimeoutError) return new RequestTimeoutError(error.timeoutMs);
+    if (error instanceof RequestAbortedError) return new ClientGoneError(error.message);
+    if (error instanceof NonFiniteVectorError) return new NonFiniteEmbeddingError(inputs[error.index]?.param ?? "input");
+    return error;
+  }
+
+  /** What the request asked for of one input's outputs; the dense vector copied out of its batch's buffer. */
+  private itemOf(outputs: SequenceOutputs, wanted: OutputRequest, dimensions: number): InputOutputs {
+    return {
+      dense: wanted.dense ? normalisePrefix(outputs.pooled.slice(0, dimensions)) : undefined,
+      sparse: wanted.sparse ? (outputs.sparse ?? EMPTY_SPARSE) : undefined,
+      colbert: wanted.colbert ? (outputs.colbert ?? EMPTY_VECTORS) : undefined,
+    };
   }
 
   /**

@@ -1,5 +1,5 @@
 import { InputError } from "./errors.js";
-import type { EmbeddingInput, EmbeddingPipeline } from "./pipeline.js";
+import type { EmbeddingInput, EmbeddingPipeline, InputOutputs } from "./pipeline.js";
 import {
   colbertScore,
   DEFAULT_HYBRID_WEIGHTS,
@@ -45,29 +45,41 @@ function modeWeights(mode: ScoreMode, weights: Partial<HybridWeights> | undefine
  * Scores documents against a query with BGE-M3's dense, sparse and ColBERT outputs (or their weighted
  * mix): the query and every document go through the pipeline as one request, so they share the queue's
  * admission, limits and batches with embedding requests, and the heads run only for the kinds that
- * weigh in.
+ * weigh in. Scores are folded as each batch finishes: only the query's outputs and one score per
+ * document are kept, never the documents' vectors beyond their batch.
  */
 export async function rerank(pipeline: EmbeddingPipeline, request: RerankRequest): Promise<RerankResult> {
   const mode = request.mode ?? (pipeline.headsUnavailable ? "dense" : "hybrid");
   const weights = modeWeights(mode, request.weights);
-  const result = await pipeline.embed({
-    inputs: [request.query, ...request.documents],
-    truncate: request.truncate,
-    dimensions: pipeline.embedder.info.dimensions,
-    heads: { sparse: weights.sparse > 0, colbert: weights.colbert > 0 },
-    signal: request.signal,
-  });
-  const colbertDimensions = pipeline.embedder.heads?.colbertDimensions ?? 0;
-  const scores = request.documents.map((_, i) => {
-    const d = i + 1;
-    return hybridScore(
+  const colbertDimensions = pipeline.colbertDimensions;
+  const scores = new Array<number>(request.documents.length);
+  let query: InputOutputs | undefined;
+  const score = (index: number, outputs: InputOutputs) => {
+    if (index === 0) {
+      query = outputs;
+      return;
+    }
+    // the pipeline hands a request's outputs over in input order, so the query's (input 0) came first
+    if (!query) throw new Error("rerank: a document's outputs arrived before the query's");
+    scores[index - 1] = hybridScore(
       {
-        dense: weights.dense > 0 ? denseScore(result.vectors[0], result.vectors[d]) : undefined,
-        sparse: result.sparse ? sparseScore(result.sparse[0], result.sparse[d]) : undefined,
-        colbert: result.colbert ? colbertScore(result.colbert[0], result.colbert[d], colbertDimensions) : undefined,
+        dense: query.dense && outputs.dense && denseScore(query.dense, outputs.dense),
+        sparse: query.sparse && outputs.sparse && sparseScore(query.sparse, outputs.sparse),
+        colbert: query.colbert && outputs.colbert && colbertScore(query.colbert, outputs.colbert, colbertDimensions),
       },
       weights,
     );
-  });
-  return { scores, mode, promptTokens: result.promptTokens, queueAndInferenceMs: result.timings.queueAndInferenceMs };
+  };
+  const summary = await pipeline.embedEach(
+    {
+      inputs: [request.query, ...request.documents],
+      truncate: request.truncate,
+      dimensions: pipeline.dimensions,
+      outputs: { dense: weights.dense > 0, sparse: weights.sparse > 0, colbert: weights.colbert > 0 },
+      signal: request.signal,
+    },
+    score,
+    1,
+  );
+  return { scores, mode, promptTokens: summary.promptTokens, queueAndInferenceMs: summary.timings.queueAndInferenceMs };
 }

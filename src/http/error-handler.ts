@@ -1,13 +1,14 @@
 import type { FastifyError, FastifyInstance, FastifySchemaValidationError } from "fastify";
 import fp from "fastify-plugin";
-import { InputError, NonFiniteEmbeddingError, OutputUnavailableError } from "../embedding/errors.js";
 import {
-  QueueFullError,
-  RequestAbortedError,
-  RequestTooLargeError,
-  SchedulerClosedError,
-  SchedulerTimeoutError,
-} from "../engine/scheduler.js";
+  CapacityError,
+  ClientGoneError,
+  InputError,
+  NonFiniteEmbeddingError,
+  OutputUnavailableError,
+  RequestTimeoutError,
+  ShuttingDownError,
+} from "../embedding/errors.js";
 import { ApiError, errors } from "./errors.js";
 
 /** `/input/3/1` -> `input[3][1]`, the way OpenAI names parameters. */
@@ -40,21 +41,12 @@ function fromValidation(validation: FastifySchemaValidationError[], context: str
 export function toApiError(error: unknown, bodyLimit: number): ApiError {
   if (error instanceof ApiError) return error;
   if (error instanceof InputError) return errors.invalidRequest(error.message, error.param, error.code);
-  if (error instanceof QueueFullError) return errors.overloaded(`The server is at capacity: ${error.message}. Retry shortly.`, 1);
-  if (error instanceof RequestTooLargeError) {
-    // never retryable: the request alone is over a queue limit
-    const setting = error.limit === "inputs" ? "MAX_QUEUE" : "MAX_QUEUE_TOKENS";
-    return errors.invalidRequest(
-      `This request needs ${error.requested} ${error.limit} in the queue, more than it can ever hold (${setting} = ${error.allowed}). Split it into smaller requests.`,
-      "input",
-      "request_too_large",
-    );
-  }
+  if (error instanceof CapacityError) return errors.overloaded(`The server is at capacity: ${error.message}. Retry shortly.`, 1);
   // never retryable: this server cannot give the output (the heads were not loaded, or the engine lacks them)
   if (error instanceof OutputUnavailableError) return errors.invalidRequest(error.message, null, `${error.output}_unavailable`);
   if (error instanceof NonFiniteEmbeddingError) return errors.nonFiniteEmbedding(error.message, error.param);
-  if (error instanceof SchedulerClosedError) return errors.shuttingDown();
-  if (error instanceof SchedulerTimeoutError) return errors.timeout(error.timeoutMs);
+  if (error instanceof ShuttingDownError) return errors.shuttingDown();
+  if (error instanceof RequestTimeoutError) return errors.timeout(error.timeoutMs);
   const fastifyError = error as Partial<FastifyError>;
   if (fastifyError.validation) return fromValidation(fastifyError.validation, fastifyError.validationContext ?? "body");
   switch (fastifyError.code) {
@@ -72,7 +64,7 @@ export function toApiError(error: unknown, bodyLimit: number): ApiError {
 
 export const errorHandlerPlugin = fp<{ bodyLimit: number }>(async (app: FastifyInstance, { bodyLimit }) => {
   app.setErrorHandler((error, request, reply) => {
-    if (error instanceof RequestAbortedError) {
+    if (error instanceof ClientGoneError) {
       // The client is gone; there is nobody to answer.
       request.log.info("client disconnected; its queued inputs were dropped");
       return reply.code(499).send();

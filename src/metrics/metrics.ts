@@ -1,8 +1,9 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { PipelineObserver } from "../embedding/pipeline.js";
 import type { BatchStats, SchedulerObserver } from "../engine/scheduler.js";
 
 /** Everything /metrics reports, in one registry per server (tests build several servers per process). */
-export class Metrics implements SchedulerObserver {
+export class Metrics implements SchedulerObserver, PipelineObserver {
   readonly registry = new Registry();
 
   private readonly requests = new Counter({
@@ -51,6 +52,11 @@ export class Metrics implements SchedulerObserver {
     help: "Inputs waiting for the engine.",
     registers: [this.registry],
   });
+  private readonly outputBytes = new Gauge({
+    name: "embedding_output_bytes",
+    help: "Bytes of outputs (vectors, sparse weights, ColBERT vectors) held for answers being computed or written (at most MAX_OUTPUT_BYTES).",
+    registers: [this.registry],
+  });
   private readonly cancelledInputs = new Counter({
     name: "embedding_inputs_cancelled_total",
     help: "Inputs whose request went away (client gone, timed out): dropped while queued, or stopped in a running batch.",
@@ -90,6 +96,10 @@ export class Metrics implements SchedulerObserver {
 
   onQueueDepth(inputs: number): void {
     this.queueDepth.set(inputs);
+  }
+
+  onOutputBytes(bytes: number): void {
+    this.outputBytes.set(bytes);
   }
 
   observeRequest(route: string, method: string, status: number, seconds: number): void {

@@ -1,7 +1,8 @@
 import { stat } from "node:fs/promises";
 import type { FastifyBaseLogger } from "fastify";
 import type { Config } from "../config/load.js";
-import { EmbeddingPipeline } from "../embedding/pipeline.js";
+import { OutputBudget } from "../embedding/output-budget.js";
+import { EmbeddingPipeline, type PipelineObserver } from "../embedding/pipeline.js";
 import { createEmbedder } from "../engine/create.js";
 import { BatchScheduler, type SchedulerObserver } from "../engine/scheduler.js";
 import type { Embedder } from "../engine/types.js";
@@ -20,7 +21,7 @@ export interface LoadedService extends ReadyService {
 export async function loadService(
   config: Config,
   log: FastifyBaseLogger,
-  observer: SchedulerObserver = {},
+  observer: SchedulerObserver & PipelineObserver = {},
 ): Promise<LoadedService> {
   const started = performance.now();
   const { path: modelPath, facts } = await prepareModel(config.embeddingModel, {
@@ -66,6 +67,7 @@ export async function loadService(
   const pipeline = new EmbeddingPipeline(embedder, scheduler, {
     requestTimeoutMs: config.requestTimeoutMs,
     maxRequestTokens: config.maxRequestTokens,
+    outputBudget: new OutputBudget(config.maxOutputBytes, (bytes) => observer.onOutputBytes?.(bytes)),
     headsUnavailable: headsState.available ? undefined : headsState.reason,
   });
   const createdAt = Math.floor((await stat(modelPath)).mtimeMs / 1000);

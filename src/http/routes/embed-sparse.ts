@@ -1,5 +1,7 @@
 import type { FastifyPluginAsync } from "fastify";
+import { sparsePieces } from "../answer-pieces.js";
 import { errors } from "../errors.js";
+import { sendJsonPieces } from "../json-stream.js";
 import { parseInput } from "../parse-input.js";
 import { EmbedSparseBody, EmbedSparseResponse, type EmbedSparseBodyType } from "../rerank-schemas.js";
 import { ErrorSchema } from "../schemas.js";
@@ -29,13 +31,13 @@ export const embedSparseRoute: FastifyPluginAsync<ServingRouteOptions> = async (
       const inputs = parseInput(body.inputs, config.maxInputs, "inputs");
       const result = await service.pipeline.embed({
         inputs,
-        dimensions: service.pipeline.embedder.info.dimensions,
-        heads: { sparse: true, colbert: false },
+        dimensions: service.pipeline.dimensions,
+        outputs: { dense: false, sparse: true, colbert: false },
         truncate: body.truncate ?? config.truncate,
         signal: disconnectSignal(reply),
       });
       request.embeddingStats = { inputs: inputs.length, tokens: result.promptTokens, queueAndInferenceMs: Math.round(result.timings.queueAndInferenceMs) };
-      return (result.sparse ?? []).map((sparse) => Array.from(sparse.indices, (index, i) => ({ index, value: sparse.values[i] })));
+      return sendJsonPieces(reply, sparsePieces(result.items), result.release);
     },
   );
 };

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync } from "fastify";
-import type { SparseWeights } from "../../engine/types.js";
-import { encodeVector, encodeVectors } from "../encode.js";
+import { embeddingsPieces } from "../answer-pieces.js";
 import { errors } from "../errors.js";
+import { sendJsonPieces } from "../json-stream.js";
 import { parseInput } from "../parse-input.js";
 import { disconnectSignal, readyService, type ServingRouteOptions } from "../serving.js";
 import { EmbeddingsBody, EmbeddingsResponse, ErrorSchema, type EmbeddingsBodyType } from "../schemas.js";
@@ -20,7 +20,7 @@ export const embeddingsRoute: FastifyPluginAsync<ServingRouteOptions> = async (a
       const service = readyService(state);
       const { body } = request;
       const inputs = parseInput(body.input, config.maxInputs);
-      const maxDimensions = service.pipeline.embedder.info.dimensions;
+      const maxDimensions = service.pipeline.dimensions;
       const dimensions = body.dimensions ?? maxDimensions;
       if (dimensions > maxDimensions) {
         throw errors.invalidRequest(
@@ -41,7 +41,7 @@ export const embeddingsRoute: FastifyPluginAsync<ServingRouteOptions> = async (a
       const result = await service.pipeline.embed({
         inputs,
         dimensions,
-        heads,
+        outputs: { dense, ...heads },
         truncate: body.truncate ?? config.truncate,
         signal: disconnectSignal(reply),
       });
@@ -50,25 +50,15 @@ export const embeddingsRoute: FastifyPluginAsync<ServingRouteOptions> = async (a
         tokens: result.promptTokens,
         queueAndInferenceMs: Math.round(result.timings.queueAndInferenceMs),
       };
-      const format = body.encoding_format ?? "float";
-      const embedder = service.pipeline.embedder;
-      const sparseWire = (sparse: SparseWeights) => ({
-        indices: Array.from(sparse.indices),
-        values: Array.from(sparse.values),
-        tokens: body.return_sparse_tokens ? embedder.heads?.tokenTexts(sparse.indices) : undefined,
-      });
-      return {
-        object: "list" as const,
-        data: result.vectors.map((vector, index) => ({
-          object: "embedding" as const,
-          index,
-          embedding: dense ? encodeVector(vector, format) : undefined,
-          sparse_embedding: result.sparse && sparseWire(result.sparse[index]),
-          colbert_embedding: result.colbert && encodeVectors(result.colbert[index], embedder.heads?.colbertDimensions ?? 0, format),
-        })),
+      const pieces = embeddingsPieces({
+        items: result.items,
+        format: body.encoding_format ?? "float",
+        colbertDimensions: service.pipeline.colbertDimensions,
+        tokenTexts: body.return_sparse_tokens ? (ids) => service.pipeline.tokenTexts(ids) : undefined,
         model: body.model ?? config.servedModelName,
-        usage: { prompt_tokens: result.promptTokens, total_tokens: result.promptTokens },
-      };
+        promptTokens: result.promptTokens,
+      });
+      return sendJsonPieces(reply, pieces, result.release);
     },
   );
 };
