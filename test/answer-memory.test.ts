@@ -193,6 +193,30 @@ if (!server.service.pipeline.colbertDimensions) {
     t.equal(retried.statusCode, 200);
   });
 
+  t.test("a reader that reads nothing for REQUEST_TIMEOUT_MS is dropped and its room given back", async (t) => {
+    const impatient = await startTestServer(modelPath, { M3_HEADS: headsDir, REQUEST_TIMEOUT_MS: "3000" });
+    t.teardown(() => impatient.close());
+    await impatient.app.listen({ port: 0, host: "127.0.0.1" });
+    const { port } = impatient.app.server.address() as { port: number };
+    const held = async () => (await impatient.metrics.registry.getSingleMetric("embedding_output_bytes")!.get()).values[0].value;
+    const body = JSON.stringify({ input: tokenInputs(4, 1000), return_colbert_vecs: true });
+    let paused: (response: http.IncomingMessage) => void;
+    const response = await new Promise<http.IncomingMessage>((resolve, reject) => {
+      paused = resolve;
+      const request = http.request({ port, host: "127.0.0.1", method: "POST", path: "/v1/embeddings", headers: { "content-type": "application/json" } }, (response) =>
+        response.once("data", () => paused(response.pause())),
+      );
+      request.on("error", reject);
+      request.end(body);
+    });
+    t.ok((await held()) > 0, "the answer's room is held while it is written");
+    await t.resolves(waitFor(async () => (await held()) === 0), "the server gave the room back");
+    const ending = new Promise<string>((resolve) => {
+      response.on("end", () => resolve("ended")).on("error", () => resolve("aborted")).resume();
+    });
+    t.equal(await ending, "aborted", "having closed the connection: the client reads a cut answer, never a complete one");
+  });
+
   t.test("a client that goes away mid-answer gives its room back", async (t) => {
     const { port } = server.app.server.address() as { port: number };
     const body = JSON.stringify({ input: tokenInputs(1, 400), return_colbert_vecs: true });

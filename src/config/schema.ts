@@ -128,7 +128,8 @@ export const configSchema = Type.Object({
   requestTimeoutMs: Type.Integer({
     minimum: 0,
     default: 300_000,
-    description: "A request still waiting after this long gets a 504; 0 = never.",
+    description:
+      "A request still waiting after this long gets a 504, and a streamed answer whose client reads nothing for this long is abandoned; 0 = never.",
   }),
   shutdownTimeoutMs: Type.Integer({ minimum: 0, default: 30_000, description: "Grace period on SIGTERM/SIGINT." }),
   maxEventLoopDelayMs: Type.Integer({

@@ -31,6 +31,14 @@ function* resumed(head: string, rest: Iterator<string>): Generator<string> {
   for (let next = rest.next(); !next.done; next = rest.next()) yield next.value;
 }
 
+/** Each chunk the socket pulls proves the client still reads: the timer restarts. */
+function* watched(chunks: Iterable<string>, timer: NodeJS.Timeout): Generator<string> {
+  for (const chunk of chunks) {
+    timer.refresh();
+    yield chunk;
+  }
+}
+
 /** Calls `done` once the response is over: written, or its connection gone. */
 export function whenResponseEnds(reply: FastifyReply, done: () => void): void {
   const response = reply.raw;
@@ -38,12 +46,22 @@ export function whenResponseEnds(reply: FastifyReply, done: () => void): void {
   else response.once("close", done);
 }
 
+export interface SendOptions {
+  /** Runs once the response is over, however it ends. */
+  readonly done?: () => void;
+  /**
+   * A streamed answer whose client reads nothing for this long is abandoned (its connection closed), so
+   * a reader that stopped cannot hold its answer's memory for ever; 0 = never.
+   */
+  readonly stalledAfterMs?: number;
+}
+
 /**
  * Sends the JSON text `pieces` make. An answer of one chunk goes out whole with a Content-Length, as any
- * small answer; a larger one is streamed (chunked transfer encoding). `done` runs once the response is
- * over, however it ends.
+ * small answer; a larger one is streamed (chunked transfer encoding).
  */
-export function sendJsonPieces(reply: FastifyReply, pieces: Iterable<string>, done: () => void = () => {}): FastifyReply {
+export function sendJsonPieces(reply: FastifyReply, pieces: Iterable<string>, options: SendOptions = {}): FastifyReply {
+  const { done = () => {}, stalledAfterMs = 0 } = options;
   whenResponseEnds(reply, done);
   reply.type("application/json; charset=utf-8");
   const chunks = chunked(pieces)[Symbol.iterator]();
@@ -53,6 +71,12 @@ export function sendJsonPieces(reply: FastifyReply, pieces: Iterable<string>, do
   if (second.done) return reply.send(first.value);
   // strings stay strings down to the socket (written from V8's string, no Buffer per chunk waiting for the
   // GC), and at most two chunks wait for it
-  const stream = Readable.from(resumed(first.value, resumed(second.value, chunks)), { objectMode: true, highWaterMark: 2 });
+  let source = resumed(first.value, resumed(second.value, chunks));
+  if (stalledAfterMs > 0) {
+    const timer = setTimeout(() => reply.raw.destroy(), stalledAfterMs);
+    whenResponseEnds(reply, () => clearTimeout(timer));
+    source = watched(source, timer);
+  }
+  const stream = Readable.from(source, { objectMode: true, highWaterMark: 2 });
   return reply.send(stream);
 }

@@ -37,7 +37,7 @@ export const embedSparseRoute: FastifyPluginAsync<ServingRouteOptions> = async (
         signal: disconnectSignal(reply),
       });
       request.embeddingStats = { inputs: inputs.length, tokens: result.promptTokens, queueAndInferenceMs: Math.round(result.timings.queueAndInferenceMs) };
-      return sendJsonPieces(reply, sparsePieces(result.items), result.release);
+      return sendJsonPieces(reply, sparsePieces(result.items), { done: result.release, stalledAfterMs: config.requestTimeoutMs });
     },
   );
 };

@@ -58,7 +58,7 @@ export const embeddingsRoute: FastifyPluginAsync<ServingRouteOptions> = async (a
         model: body.model ?? config.servedModelName,
         promptTokens: result.promptTokens,
       });
-      return sendJsonPieces(reply, pieces, result.release);
+      return sendJsonPieces(reply, pieces, { done: result.release, stalledAfterMs: config.requestTimeoutMs });
     },
   );
 };
