@@ -25,7 +25,7 @@ async function seconds(run: () => Promise<unknown>): Promise<number> {
 }
 
 /** ~`tokens` tokens of plain English-like text (a few hundred distinct words, ~1.3 tokens per word). */
-function syntheticText(tokens: number, seed: number): string {
+export function syntheticText(tokens: number, seed: number): string {
   const words = ["model", "vector", "search", "sparse", "dense", "token", "query", "document", "index", "score", "language", "retrieval",
     "weight", "layer", "embedding", "server", "memory", "batch", "quantised", "attention", "context", "lexical", "hybrid", "rank"];
   return syntheticTokens(Math.round(tokens / 1.3), seed).map((id) => words[id % words.length]).join(" ");
@@ -65,4 +65,28 @@ export async function headsWorkloads(url: string, long: number, requests: number
     [`16x150 x${requests}, + sparse + ColBERT (tokens/s)`]: Math.round(batchTokens / allBatch),
     "rerank 1 x 100 x ~200 tokens (s)": +rerank.toFixed(2),
   };
+}
+
+/**
+ * One request for the ColBERT vectors (and dense vectors) of `inputs` inputs of `ids` token ids each; checks
+ * that every row came back. Returns the answer's size in bytes.
+ */
+export async function colbertRequest(url: string, inputs: number, ids: number, encoding: "float" | "base64"): Promise<number> {
+  const input = Array.from({ length: inputs }, (_, i) => syntheticTokens(ids, 50_000 + i));
+  const text = await post(`${url}/v1/embeddings`, { input, encoding_format: encoding, return_colbert_vecs: true });
+  const rows = (JSON.parse(text.toString()) as { data: { colbert_embedding: unknown[] }[] }).data.map((item) => item.colbert_embedding.length);
+  // one vector per token after <s>: the ids and </s>
+  if (rows.length !== inputs || rows.some((count) => count !== ids + 1)) throw new Error(`ColBERT rows per input: ${rows.join(", ")}`);
+  return text.length;
+}
+
+/** Rerank (hybrid, every head) of one query against `documents` documents of ~`tokens` tokens each. Returns the tokens the server counted. */
+export async function rerankRequest(url: string, documents: number, tokens: number): Promise<number> {
+  const texts = Array.from({ length: documents }, (_, i) => syntheticText(tokens, 20_000 + i));
+  const answer = JSON.parse((await post(`${url}/v1/rerank`, { query: syntheticText(20, 1), documents: texts })).toString()) as {
+    results: unknown[];
+    usage: { prompt_tokens: number };
+  };
+  if (answer.results.length !== documents) throw new Error(`${answer.results.length} scores for ${documents} documents`);
+  return answer.usage.prompt_tokens;
 }

@@ -5,18 +5,23 @@
  * each workload. Prints markdown; numbers, not pass/fail.
  *
  *   npm run bench:memory -- [--quants q8_0,q4_k_m] [--engines native,node-llama-cpp,llama-server]
- *                           [--workloads short,concurrent,long] [--entry dist/src/main.js]
+ *                           [--workloads short,concurrent,long,colbert,colbert-base64] [--entry dist/src/main.js]
  *                           [--set MAX_BATCH_TOKENS=512,...] [--llama-server /path/to/llama-server]
  * short: 40 sequential 20-token inputs; concurrent: 16 requests of one ~500-token input at once;
- * long: one 8,190-token input. --entry runs compiled JS instead of `--import tsx src/main.ts`.
+ * long: one 8,190-token input; colbert, colbert-base64: one request for the dense and ColBERT vectors of 8 inputs of
+ * 2,862 ids (22,912 tokens, 94 MB of vectors; the server is then started with BGE-M3-shaped random heads, and
+ * needs `--set MAX_OUTPUT_BYTES=134217728` to admit it). --entry runs compiled JS instead of `--import tsx src/main.ts`.
  */
+import path from "node:path";
 import { parseScriptOptions } from "../cli-options.js";
 import type { BgeM3FileType } from "../gguf/bge-m3.js";
+import { repoRoot } from "../gguf/vocab.js";
 import { FULL, testModel } from "../../test/helpers/models.js";
 import { resolveThreads } from "../../src/engine/threads.js";
 import { cpuClass, describeCpu } from "./cpu-class.js";
 import { startLlamaServer, startServerProcess, TSX_ENTRY, type ServerProcess } from "./server-process.js";
 import { rssBreakdown } from "./smaps.js";
+import { benchHeads, colbertRequest } from "./heads.js";
 import { embedTokens, latencies, syntheticTokens } from "./workloads.js";
 
 const values = parseScriptOptions(import.meta.url, {
@@ -48,6 +53,12 @@ const workloads: Record<string, (url: string) => Promise<unknown>> = {
   short: (url) => latencies(url, { requests: 40, tokens: 20 }),
   concurrent: (url) => Promise.all(Array.from({ length: 16 }, (_, i) => embedTokens(url, [syntheticTokens(498, 500 + i)]))),
   long: (url) => embedTokens(url, [syntheticTokens(8188, 8190)]),
+  colbert: (url) => colbertRequest(url, 8, 2862, "float"),
+  "colbert-base64": (url) => colbertRequest(url, 8, 2862, "base64"),
+};
+// the heads only where a workload asks for their outputs (nothing is downloaded either way)
+const headsEnv: Record<string, string> = {
+  M3_HEADS: list(values.workloads!).some((name) => name.startsWith("colbert")) ? await benchHeads(path.join(repoRoot, ".cache", "bench")) : "none",
 };
 
 const cpu = cpuClass();
@@ -60,7 +71,7 @@ for (const quant of list(values.quants!) as BgeM3FileType[]) {
     const server = engine === "llama-server"
       ? await startLlamaServer(values["llama-server"]!, modelPath, resolveThreads(Number(values.threads)))
       : await startServerProcess(
-        { EMBEDDING_MODEL: modelPath, ENGINE: engine, THREADS: values.threads!, REQUEST_TIMEOUT_MS: "0", ...extraEnv },
+        { EMBEDDING_MODEL: modelPath, ENGINE: engine, THREADS: values.threads!, REQUEST_TIMEOUT_MS: "0", ...headsEnv, ...extraEnv },
         600_000,
         nodeArgs,
       );
