@@ -23,14 +23,16 @@ export function physicalCores(): number {
 }
 
 /**
- * CPUs a container's quota allows (cgroup v2 `cpu.max`, e.g. a Kubernetes CPU limit), rounded up;
- * undefined when there is no quota. Node's own core count sees every core of the host.
+ * Whole CPUs a container's quota allows (cgroup v2 `cpu.max`, e.g. a Kubernetes CPU limit), rounded down
+ * (at least 1): ggml's threads spin while they wait, so a thread beyond the quota gets the whole group
+ * throttled rather than adding work. Undefined when there is no quota. Node's own core count sees every
+ * core of the host.
  */
 export function cgroupCpuLimit(cpuMax = "/sys/fs/cgroup/cpu.max"): number | undefined {
   try {
     const [quota, period] = fs.readFileSync(cpuMax, "utf8").trim().split(/\s+/);
     if (quota === "max" || !period) return undefined;
-    return Math.max(1, Math.ceil(Number(quota) / Number(period)));
+    return Math.max(1, Math.floor(Number(quota) / Number(period)));
   } catch {
     return undefined;
   }
