@@ -29,11 +29,14 @@ function handleSignals(app: FastifyInstance, state: ServiceState, config: Config
     if (state.isStopping) return;
     state.markStopping();
     app.log.info({ signal }, "shutting down: finishing accepted requests");
-    const deadline = setTimeout(() => {
-      app.log.error(`shutdown took longer than ${config.shutdownTimeoutMs} ms; exiting`);
-      process.exit(1);
-    }, config.shutdownTimeoutMs);
-    deadline.unref();
+    // 0: no deadline of ours (the orchestrator's own grace period still ends it)
+    if (config.shutdownTimeoutMs > 0) {
+      const deadline = setTimeout(() => {
+        app.log.error(`shutdown took longer than ${config.shutdownTimeoutMs} ms; exiting`);
+        process.exit(1);
+      }, config.shutdownTimeoutMs);
+      deadline.unref();
+    }
     const service = getService();
     await app.close();
     if (service) {

@@ -89,9 +89,9 @@ export const configSchema = Type.Object({
     // Inputs packed in one batch attend over the whole batch (masked), so on a CPU the quadratic waste
     // outgrows the gain past a few hundred tokens: 512 measured best of 512/2048.
     default: 512,
-    description: "Token budget of one batch of inputs (a longer input runs alone).",
+    description: "Token budget of one batch of inputs (a longer input runs alone). Native engine only: node-llama-cpp runs one input at a time.",
   }),
-  maxBatchSequences: Type.Integer({ minimum: 1, maximum: 1024, default: 64, description: "Most inputs per batch." }),
+  maxBatchSequences: Type.Integer({ minimum: 1, maximum: 1024, default: 64, description: "Most inputs per batch (native engine only)." }),
   maxRerankDocuments: Type.Integer({
     minimum: 1,
     default: 1000,
@@ -131,7 +131,11 @@ export const configSchema = Type.Object({
     description:
       "A request still waiting after this long gets a 504, and a streamed answer whose client reads nothing for this long is abandoned; 0 = never.",
   }),
-  shutdownTimeoutMs: Type.Integer({ minimum: 0, default: 30_000, description: "Grace period on SIGTERM/SIGINT." }),
+  shutdownTimeoutMs: Type.Integer({
+    minimum: 0,
+    default: 30_000,
+    description: "On SIGTERM/SIGINT: stop accepting, finish accepted work, exit 0 within this; past it exit 1. 0 = no deadline.",
+  }),
   maxEventLoopDelayMs: Type.Integer({
     minimum: 0,
     default: 2000,
