@@ -56,6 +56,8 @@ function jsonCases(): { name: string; payload: string }[] {
   add("null body", null);
   cases.push({ name: "deeply nested arrays", payload: `{"input":${"[".repeat(200_000)}${"]".repeat(200_000)}}` });
   cases.push({ name: "deeply nested objects", payload: `${'{"a":'.repeat(50_000)}1${"}".repeat(50_000)}` });
+  cases.push({ name: "a __proto__ key", payload: '{"input":"x","__proto__":{"polluted":true}}' });
+  cases.push({ name: "a constructor.prototype key", payload: '{"input":"x","constructor":{"prototype":{"polluted":true}}}' });
   cases.push({ name: "body over the limit", payload: JSON.stringify({ input: "y".repeat(300 * 1024) }) });
   cases.push({ name: "huge id array over the limit", payload: JSON.stringify({ input: Array.from({ length: 60_000 }, () => 12345) }) });
   for (const broken of ['{"input": "x"', '{"input": }', "{input: 'x'}", '{"input": "x"}}', "[", "nul", '{"input": "\\x"}', '{"input":"a"} trailing']) {
@@ -149,4 +151,13 @@ t.test("hundreds of bad requests get 4xx in OpenAI's shape; the server stays cor
   const health = await fetch(`http://127.0.0.1:${port}/health`);
   t.equal(health.status, 200, "still up");
   t.same(await knownVector(), before, "same vector as before");
+});
+
+t.test("prototype keys are refused, as Fastify's own parser refuses them, with the reason", async (t) => {
+  for (const payload of ['{"input":"x","__proto__":{"polluted":true}}', '{"input":"x","constructor":{"prototype":{"polluted":true}}}']) {
+    const { status, body } = await post(payload);
+    t.equal(status, 400, payload);
+    t.match(JSON.parse(body).error, { code: "invalid_json", message: /forbidden prototype property/ });
+  }
+  t.equal(({} as Record<string, unknown>).polluted, undefined, "nothing leaked into Object.prototype");
 });
