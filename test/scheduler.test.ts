@@ -7,9 +7,8 @@ import {
   RequestTooLargeError,
   SchedulerClosedError,
   SchedulerTimeoutError,
-  type BatchStats,
 } from "../src/engine/scheduler.js";
-import type { Embedder } from "../src/engine/types.js";
+import type { BatchStats, Embedder } from "../src/engine/types.js";
 
 /**
  * A recording engine: each vector is [length, first id, last id], so every caller can check it got

@@ -22,6 +22,8 @@ import {
 import { outputBytes, type OutputBudget, type OutputReservation, type OutputShape } from "./output-budget.js";
 import { normalisePrefix } from "./vector.js";
 
+export type { SparseWeights };
+
 export type EmbeddingInput =
   | { readonly kind: "text"; readonly text: string; readonly param: string }
   | { readonly kind: "tokens"; readonly tokens: readonly number[]; readonly param: string };

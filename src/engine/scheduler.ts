@@ -1,4 +1,4 @@
-import type { Embedder, HeadRequest, SequenceOutputs } from "./types.js";
+import type { Embedder, HeadRequest, SchedulerObserver, SequenceOutputs } from "./types.js";
 
 /**
  * The one owner of the queue between requests and the engine. A request first reserves room (admit,
@@ -16,21 +16,6 @@ export interface SchedulerOptions {
   readonly maxBatchSequences: number;
   readonly maxQueueInputs: number;
   readonly maxQueueTokens: number;
-}
-
-export interface BatchStats {
-  readonly sequences: number;
-  readonly tokens: number;
-  readonly seconds: number;
-}
-
-export interface SchedulerObserver {
-  onBatch?(stats: BatchStats): void;
-  onQueueDepth?(inputs: number): void;
-  /** Inputs whose request went away: dropped from the queue, or stopped in a running batch. */
-  onCancelled?(inputs: number, stage: "queued" | "running"): void;
-  /** An input whose vector came back with NaN or Infinity (its request failed; nothing was sent). */
-  onNonFinite?(): void;
 }
 
 export interface SubmitOptions {

@@ -121,3 +121,20 @@ export interface Embedder {
   embedBatch(sequences: readonly Uint32Array[], signal?: AbortSignal): Promise<Float32Array>;
   dispose(): Promise<void>;
 }
+
+/** One engine batch, as the scheduler reports it. */
+export interface BatchStats {
+  readonly sequences: number;
+  readonly tokens: number;
+  readonly seconds: number;
+}
+
+/** What the scheduler in front of an engine reports as it runs (metrics observe through this). */
+export interface SchedulerObserver {
+  onBatch?(stats: BatchStats): void;
+  onQueueDepth?(inputs: number): void;
+  /** Inputs whose request went away: dropped from the queue, or stopped in a running batch. */
+  onCancelled?(inputs: number, stage: "queued" | "running"): void;
+  /** An input whose vector came back with NaN or Infinity (its request failed; nothing was sent). */
+  onNonFinite?(): void;
+}

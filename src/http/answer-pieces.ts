@@ -1,6 +1,5 @@
 import { endianness } from "node:os";
-import type { InputOutputs } from "../embedding/pipeline.js";
-import type { SparseWeights } from "../engine/types.js";
+import type { InputOutputs, SparseWeights } from "../embedding/pipeline.js";
 
 /**
  * The JSON text of the answers that carry vectors, as pieces for `sendJsonPieces`: one per item, and

@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { PipelineObserver } from "../embedding/pipeline.js";
-import type { BatchStats, SchedulerObserver } from "../engine/scheduler.js";
+import type { BatchStats, SchedulerObserver } from "../engine/types.js";
 
 /** Everything /metrics reports, in one registry per server (tests build several servers per process). */
 export class Metrics implements SchedulerObserver, PipelineObserver {

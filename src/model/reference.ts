@@ -1,5 +1,5 @@
 import { readdirSync, statSync, type Stats } from "node:fs";
-import { DEFAULT_MODEL_URI } from "../config/schema.js";
+import { DEFAULT_MODEL_URI } from "./defaults.js";
 import { ModelError } from "./errors.js";
 
 /** The seed project named models the Hugging Face way; those names mean our default GGUF. */
