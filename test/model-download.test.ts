@@ -2,10 +2,11 @@
 // process against loopback stand-ins: what the user reads, the exit code, what is left on disk.
 // A start that gets its file stops once the file is checked ("model file checked"): loading it and
 // serving from it is model-files.test.ts's, and a model load costs seconds per process on 2 cores.
-import { copyFile, mkdir, mkdtemp, readFile, readdir, rm, stat } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, readdir, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import t, { type Test } from "tap";
+import { writeRandomHeads } from "../scripts/heads/random-heads.js";
 import { TINY, testModel } from "./helpers/models.js";
 import { startFakeHub, TEST_CA_FILE, type FakeHub, type FakeHubOptions } from "./support/hf-server.js";
 import { startProxy } from "./support/proxy.js";
@@ -134,13 +135,24 @@ t.test("a transfer that stalls halfway: /health says how far, retried from there
   t.equal(await resumed.stop(), 0);
 });
 
-t.test("HF_HUB_OFFLINE=1: the file MODEL_DIR holds, without a request; a missing file named exactly", async (t) => {
-  const hub = await hubWith(t);
-  const present = await modelDir("offline-present");
-  await copyFile(modelPath, path.join(present, LOCAL_NAME));
+t.test("no network: npm run fetch-model where the hub is reachable, then HF_HUB_OFFLINE=1 uses that MODEL_DIR; a missing file named exactly", async (t) => {
+  const heads = await writeRandomHeads(path.join(dir, "heads-source"), { width: TINY.width as number, dtype: "f16" });
+  const hub = await startFakeHub({
+    [HUB_PATH]: modelPath,
+    "/BAAI/bge-m3/resolve/main/sparse_linear.pt": heads.sparse,
+    "/BAAI/bge-m3/resolve/main/colbert_linear.pt": heads.colbert,
+  });
+  t.teardown(() => hub.close());
+  const fetched = await modelDir("offline-fetched");
+  const fetch = startServer({ EMBEDDING_MODEL: MODEL, HF_ENDPOINT: hub.endpoint, MODEL_DIR: fetched, M3_HEADS: "hf:BAAI/bge-m3" }, "scripts/fetch-model.ts");
+  t.equal(await fetch.exited, 0, fetch.output());
+  t.match(fetch.output(), `${path.join(fetched, LOCAL_NAME)}: 2 layers, ${TINY.width} dimensions, context 8192`);
+  t.match(fetch.output(), `sparse and ColBERT heads: hf:BAAI/bge-m3 (${path.join(fetched, "hf--BAAI--bge-m3")})`, "the heads come along");
+  const fetchRequests = hub.requests.length;
+
   const empty = await modelDir("offline-empty");
   const base = { HF_HUB_OFFLINE: "1", HF_ENDPOINT: hub.endpoint };
-  const served = server(t, { ...base, MODEL_DIR: present });
+  const served = server(t, { ...base, MODEL_DIR: fetched });
   const refused = server(t, { ...base, MODEL_DIR: empty });
   t.equal(await refused.exited, 1);
   t.equal(
@@ -150,7 +162,7 @@ t.test("HF_HUB_OFFLINE=1: the file MODEL_DIR holds, without a request; a missing
   );
   await served.waitFor(/model file checked/);
   t.equal(await served.stop(), 0);
-  t.same(hub.requests, [], "no request reached the hub");
+  t.equal(hub.requests.length, fetchRequests, "no request reached the hub");
 });
 
 t.test("HTTPS_PROXY: the download goes through a CONNECT proxy to an https host only the proxy can reach", async (t) => {

@@ -19,12 +19,13 @@ export interface ServerRun {
 const NETWORK_VARIABLES = /^(https?_proxy|no_proxy|all_proxy|hf_.*|node_extra_ca_certs|download_.*)$/i;
 
 /**
- * Starts `node --import tsx src/main.ts` on loopback with an ephemeral port, LOG_LEVEL=info, no heads
- * and none of the caller's proxy or hub variables unless `env` sets them.
+ * Starts `node --import tsx src/main.ts` (or another `script`: scripts/fetch-model.ts) on loopback with
+ * an ephemeral port, LOG_LEVEL=info, no heads and none of the caller's proxy or hub variables unless
+ * `env` sets them.
  */
-export function startServer(env: Record<string, string>): ServerRun {
+export function startServer(env: Record<string, string>, script = "src/main.ts"): ServerRun {
   const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => !NETWORK_VARIABLES.test(name)));
-  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+  const child = spawn(process.execPath, ["--import", "tsx", script], {
     env: { ...inherited, PORT: "0", HOST: "127.0.0.1", DEVICE: "cpu", M3_HEADS: "none", LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });

@@ -70,7 +70,7 @@ const FIRST_RETRY_MS = 1000;
 const MAX_RETRY_MS = 30_000;
 
 /** What is known about `<file>.partial`: its length, and the validator (ETag or Last-Modified) the server gave it. */
-interface Partial {
+interface PartialFile {
   offset: number;
   validator: string;
   totalBytes: number | undefined;
@@ -100,7 +100,7 @@ function validatorOf(response: IncomingMessage): string {
 }
 
 /** The partial file left by an interrupted download, when it can be resumed; otherwise it is removed. */
-async function readPartial(partialFile: string, metaFile: string): Promise<Partial> {
+async function readPartial(partialFile: string, metaFile: string): Promise<PartialFile> {
   const [info, metaText] = await Promise.all([stat(partialFile).catch(() => undefined), readFile(metaFile, "utf8").catch(() => undefined)]);
   try {
     const meta = JSON.parse(metaText ?? "null") as { validator?: unknown; totalBytes?: unknown } | null;
@@ -131,6 +131,15 @@ function watchdog(controller: AbortController, stallMs: number, deadline: () => 
   return { touch, stop: () => clearTimeout(timer) };
 }
 
+/** proxyFor, with a proxy variable we cannot use as a failure no retry mends (a redirect may need the other variable). */
+function proxyOf(url: URL, proxies: ProxyEnvironment): URL | undefined {
+  try {
+    return proxyFor(url, proxies);
+  } catch (error) {
+    throw error instanceof ProxySettingError ? new DownloadFailure(error.message, false, "proxy") : error;
+  }
+}
+
 /** What an attempt tells the loop around it. */
 interface AttemptHooks {
   readonly signal: AbortSignal;
@@ -141,7 +150,7 @@ interface AttemptHooks {
 }
 
 /** GET with redirects followed, asking for the bytes after `partial.offset` when there are any. */
-async function request(source: DownloadSource, partial: Partial, proxies: ProxyEnvironment, { signal, onHop }: AttemptHooks): Promise<{ response: IncomingMessage; url: URL }> {
+async function request(source: DownloadSource, partial: PartialFile, proxies: ProxyEnvironment, { signal, onHop }: AttemptHooks): Promise<{ response: IncomingMessage; url: URL }> {
   let url = new URL(source.url);
   const origin = url.origin;
   for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
@@ -149,7 +158,7 @@ async function request(source: DownloadSource, partial: Partial, proxies: ProxyE
     const headers: Record<string, string> = { "user-agent": USER_AGENT, "accept-encoding": "identity" };
     if (source.token && url.origin === origin) headers.authorization = `Bearer ${source.token}`;
     if (partial.offset > 0) Object.assign(headers, { range: `bytes=${partial.offset}-`, "if-range": partial.validator });
-    const response = await get({ url, headers, proxy: proxyFor(url, proxies), signal });
+    const response = await get({ url, headers, proxy: proxyOf(url, proxies), signal });
     const location = response.headers.location;
     if (![301, 302, 303, 307, 308].includes(response.statusCode ?? 0) || !location) return { response, url };
     response.resume();
@@ -159,7 +168,7 @@ async function request(source: DownloadSource, partial: Partial, proxies: ProxyE
 }
 
 /** Where the body's bytes go: 206 continues the partial file, 200 starts it over. Throws for any other answer. */
-async function startWriting(response: IncomingMessage, url: URL, partial: Partial, partialFile: string, metaFile: string): Promise<FileHandle> {
+async function startWriting(response: IncomingMessage, url: URL, partial: PartialFile, partialFile: string, metaFile: string): Promise<FileHandle> {
   const status = response.statusCode ?? 0;
   if (status === 206 && partial.offset > 0) {
     const range = /^bytes (\d+)-\d+\/(\d+|\*)$/.exec(response.headers["content-range"] ?? "");
@@ -184,7 +193,7 @@ async function startWriting(response: IncomingMessage, url: URL, partial: Partia
 }
 
 /** One attempt: request, then stream the body to the partial file, then rename it into place once complete. */
-async function attempt(source: DownloadSource, partial: Partial, proxies: ProxyEnvironment, hooks: AttemptHooks): Promise<void> {
+async function attempt(source: DownloadSource, partial: PartialFile, proxies: ProxyEnvironment, hooks: AttemptHooks): Promise<void> {
   const partialFile = `${source.file}.partial`;
   const metaFile = `${partialFile}.json`;
   const { response, url } = await request(source, partial, proxies, hooks);
