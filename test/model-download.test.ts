@@ -113,7 +113,7 @@ t.test("a transfer that stalls halfway: /health says how far, retried from there
   t.same([...statuses], [503], "not ready while downloading");
   t.match(health, { status: "loading", step: "downloading the model", percent: stallPercent }, "/health: downloading, and how far");
   t.equal(await stalled.exited, 1, "exit code 1 once DOWNLOAD_TIMEOUT_MS passes without data");
-  t.match(messages(stalled).join("\n"), /model download attempt 1 failed: no data from 127\.0\.0\.1:\d+ for 1\.5 s; trying again in 1\.0 s/);
+  t.match(messages(stalled).join("\n"), /model download attempt 1 failed at 50\.0%: no data from 127\.0\.0\.1:\d+ for 1\.5 s; trying again in 1\.0 s/);
   t.match(stalled.errors(), /^error: gave up downloading the model from .* after 2 attempts and [\d.]+ s without data \(DOWNLOAD_TIMEOUT_MS=4000\): no data from 127\.0\.0\.1:\d+ for [\d.]+ s; the link is slow or broken \(DOWNLOAD_STALL_TIMEOUT_MS is the longest pause allowed\); or, without access to the hub/);
   t.equal(hub.headers[1]?.range, `bytes=${half}-`, "the second attempt asked for the rest");
   t.notMatch(stalled.output(), /model file checked/, "nothing loaded from the partial file");

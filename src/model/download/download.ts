@@ -40,7 +40,7 @@ export interface DownloadProgress {
 export type DownloadEvent =
   | { readonly type: "start"; readonly label: string; readonly url: string; readonly file: string; readonly proxy?: string; readonly resumeFrom: number }
   | ({ readonly type: "progress"; readonly label: string } & DownloadProgress)
-  | {
+  | ({
       readonly type: "retry";
       readonly label: string;
       readonly attempt: number;
@@ -49,7 +49,7 @@ export type DownloadEvent =
       readonly delayMs: number;
       /** DOWNLOAD_TIMEOUT_MS: how long without data before it gives up; 0 = never. */
       readonly timeoutMs: number;
-    }
+    } & DownloadProgress)
   | { readonly type: "done"; readonly label: string; readonly file: string; readonly bytes: number; readonly seconds: number };
 
 export interface DownloadOptions {
@@ -275,7 +275,17 @@ export async function downloadFile(source: DownloadSource, { settings = DEFAULT_
           `gave up downloading the ${source.label} from ${source.url} after ${attemptNumber} attempt${attemptNumber > 1 ? "s" : ""} and ${seconds} s without data (DOWNLOAD_TIMEOUT_MS=${settings.timeoutMs}): ${failure.message}`,
         );
       }
-      onEvent({ type: "retry", label: source.label, attempt: attemptNumber, reason: failure.message, advice: advice(failure.advice, source), delayMs, timeoutMs: settings.timeoutMs });
+      onEvent({
+        type: "retry",
+        label: source.label,
+        attempt: attemptNumber,
+        reason: failure.message,
+        advice: advice(failure.advice, source),
+        delayMs,
+        timeoutMs: settings.timeoutMs,
+        downloadedBytes: partial.offset,
+        totalBytes: partial.totalBytes ?? 0,
+      });
       await sleep(delayMs, undefined, { signal }).catch(() => undefined);
       if (signal?.aborted) throw new DownloadError("download cancelled");
     } finally {

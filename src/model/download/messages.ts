@@ -17,7 +17,8 @@ export function downloadMessage(event: DownloadEvent): string {
       return `downloading ${event.label}: ${percentOf(event)}% (${formatBytes(event.downloadedBytes)}${event.totalBytes > 0 ? ` of ${formatBytes(event.totalBytes)}` : ""})`;
     case "retry":
       return (
-        `${event.label} download attempt ${event.attempt} failed: ${event.reason}; trying again in ${(event.delayMs / 1000).toFixed(1)} s, ` +
+        `${event.label} download attempt ${event.attempt} failed${event.downloadedBytes > 0 ? ` at ${percentOf(event)}%` : ""}: ${event.reason}; ` +
+        `trying again in ${(event.delayMs / 1000).toFixed(1)} s, ` +
         (event.timeoutMs > 0 ? `giving up after ${event.timeoutMs / 1000} s without data (DOWNLOAD_TIMEOUT_MS)` : "with no deadline (DOWNLOAD_TIMEOUT_MS=0)") +
         `. If this persists: ${event.advice}`
       );
