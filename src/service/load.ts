@@ -22,14 +22,13 @@ export interface LoadedService extends ReadyService {
 /** Download events as log lines (retries as warnings) and as /health's loading step. */
 function downloadObserver(log: FastifyBaseLogger, onStep: (step: LoadingStep) => void): (event: DownloadEvent) => void {
   const lines = downloadLines((event, line) => (event.type === "retry" ? log.warn(line) : log.info(line)));
-  let percent = 0;
   return (event) => {
     lines(event);
+    if (event.type === "done") return;
     const step = `downloading the ${event.label}`;
-    if (event.type === "progress") percent = Number(percentOf(event)) || 0;
-    if (event.type === "start") percent = 0;
-    if (event.type === "retry") onStep({ step, percent, detail: `attempt ${event.attempt} failed (${event.reason}); next in ${(event.delayMs / 1000).toFixed(1)} s` });
-    else if (event.type !== "done") onStep({ step, percent });
+    const percent = event.type === "start" ? 0 : Number(percentOf(event)) || 0;
+    if (event.type !== "retry") return onStep({ step, percent });
+    onStep({ step, percent, detail: `attempt ${event.attempt} failed (${event.reason}); next in ${(event.delayMs / 1000).toFixed(1)} s` });
   };
 }
 
