@@ -63,7 +63,7 @@ async function main(): Promise<void> {
   let service: LoadedService | undefined;
   handleSignals(app, state, config, () => service);
   try {
-    service = await loadService(config, app.log, metrics);
+    service = await loadService(config, app.log, metrics, (step) => state.setLoadingStep(step));
   } catch (error) {
     await app.close().catch(() => undefined);
     throw error;

@@ -3,6 +3,7 @@ import path from "node:path";
 import t from "tap";
 import { ConfigError, loadConfig } from "../src/config/load.js";
 import { DEFAULT_MODEL_URI } from "../src/config/schema.js";
+import { DEFAULT_DOWNLOAD_SETTINGS } from "../src/model/download/download.js";
 
 t.test("defaults", async (t) => {
   const config = loadConfig({}, []);
@@ -20,7 +21,9 @@ t.test("defaults", async (t) => {
   t.equal(config.maxInputs, 2048);
   t.equal(config.servedModelName, "bge-m3");
   t.equal(config.corsOrigins, true);
-  t.same(config.hub, { endpoint: "", token: "" }, "huggingface.co, no token");
+  t.same(config.hub, { endpoint: "", token: "", offline: false }, "huggingface.co, no token, network allowed");
+  t.same(config.download, DEFAULT_DOWNLOAD_SETTINGS, "5 minutes without data ends a download, 30 s without data an attempt; no proxy");
+  t.same(DEFAULT_DOWNLOAD_SETTINGS, { timeoutMs: 300_000, stallTimeoutMs: 30_000, proxies: { httpsProxy: "", httpProxy: "", noProxy: "" } });
   t.equal(config.attentionPrecision, "f32", "int16 attention is opt-in");
 });
 
@@ -49,8 +52,17 @@ t.test("environment variables use the seed's names", async (t) => {
   t.equal(config.truncate, true);
   t.same(config.corsOrigins, ["https://a.example", "https://b.example"]);
   t.equal(config.maxInputs, 10);
-  t.same(config.hub, { endpoint: "https://hf-mirror.example/", token: "hf_abc" });
+  t.same(config.hub, { endpoint: "https://hf-mirror.example/", token: "hf_abc", offline: false });
   t.equal(config.attentionPrecision, "int16");
+});
+
+t.test("downloads: the deadline, the stall timeout, HF_HUB_OFFLINE and the proxy variables", async (t) => {
+  const config = loadConfig({ DOWNLOAD_TIMEOUT_MS: "0", DOWNLOAD_STALL_TIMEOUT_MS: "2500", HF_HUB_OFFLINE: "1", https_proxy: "http://p:3128", NO_PROXY: "x" }, []);
+  t.same(config.download, { timeoutMs: 0, stallTimeoutMs: 2500, proxies: { httpsProxy: "http://p:3128", httpProxy: "", noProxy: "x" } });
+  t.equal(config.hub.offline, true);
+  t.throws(() => loadConfig({ DOWNLOAD_TIMEOUT_MS: "-1" }, []), /Invalid DOWNLOAD_TIMEOUT_MS: expected an integer in \[0, inf\]/);
+  t.throws(() => loadConfig({ DOWNLOAD_STALL_TIMEOUT_MS: "50" }, []), /Invalid DOWNLOAD_STALL_TIMEOUT_MS: expected an integer in \[100, inf\]/);
+  t.throws(() => loadConfig({ HF_HUB_OFFLINE: "maybe" }, []), /Invalid HF_HUB_OFFLINE: expected true or false/);
 });
 
 t.test("CLI flags override the environment", async (t) => {
@@ -167,7 +179,7 @@ t.test("a bad setting stops the process with one line and exit code 1", async (t
 t.test("--help lists every environment variable", async (t) => {
   const result = spawnSync(process.execPath, ["--import", "tsx", "src/main.ts", "--help"], { encoding: "utf8", timeout: 60_000 });
   t.equal(result.status, 0);
-  for (const name of ["ROUTE_PREFIX", "API_KEY", "DEVICE", "EMBEDDING_MODEL", "MODEL_DIR", "CONTEXT_SIZE", "SERVED_MODEL_NAME", "MAX_REQUEST_TOKENS", "DOCS_PUBLIC", "HF_ENDPOINT", "HF_TOKEN", "ATTENTION_PRECISION"]) {
+  for (const name of ["ROUTE_PREFIX", "API_KEY", "DEVICE", "EMBEDDING_MODEL", "MODEL_DIR", "CONTEXT_SIZE", "SERVED_MODEL_NAME", "MAX_REQUEST_TOKENS", "DOCS_PUBLIC", "HF_ENDPOINT", "HF_TOKEN", "ATTENTION_PRECISION", "HF_HUB_OFFLINE", "DOWNLOAD_TIMEOUT_MS", "DOWNLOAD_STALL_TIMEOUT_MS", "HTTPS_PROXY", "NO_PROXY", "NODE_EXTRA_CA_CERTS"]) {
     t.match(result.stdout, name);
   }
   t.match(result.stdout, /REQUEST_TIMEOUT_MS .* gets a 504/, "a timed-out request gets 504, as the code answers");

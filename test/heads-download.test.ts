@@ -7,19 +7,24 @@ import t, { type Test } from "tap";
 import { ConfigError, loadConfig } from "../src/config/load.js";
 import { DEFAULT_M3_HEADS } from "../src/config/schema.js";
 import { prepareHeads } from "../src/model/heads/prepare.js";
-import { periodicProgress } from "../src/model/progress.js";
-import type { DownloadProgress, HubAccess } from "../src/model/resolve.js";
+import { DEFAULT_DOWNLOAD_SETTINGS, type DownloadEvent } from "../src/model/download/download.js";
+import { downloadLines } from "../src/model/progress.js";
+import type { HubAccess } from "../src/model/resolve.js";
 import { writeRandomHeads } from "../scripts/heads/random-heads.js";
 import { startFakeHub, type FakeHub } from "./support/hf-server.js";
+import { startProxy } from "./support/proxy.js";
 
 const WIDTH = 16;
 const dir = await mkdtemp(path.join(tmpdir(), "bge-m3-heads-download-"));
 t.teardown(() => rm(dir, { recursive: true, force: true }));
 const files = await writeRandomHeads(path.join(dir, "source"), { width: WIDTH, dtype: "f16" });
-const sizes = (await stat(files.sparse)).size + (await stat(files.colbert)).size;
+const sizes = { sparse_linear: (await stat(files.sparse)).size, colbert_linear: (await stat(files.colbert)).size };
 
-/** HF_ENDPOINT and HF_TOKEN as the config passes them. */
-const access = (endpoint: string, token = ""): HubAccess => ({ endpoint, token });
+/** HF_ENDPOINT, HF_TOKEN and HF_HUB_OFFLINE as the config passes them. */
+const access = (endpoint: string, token = "", offline = false): HubAccess => ({ endpoint, token, offline });
+
+/** Short deadlines: a failing download gives up within about a second. */
+const impatient = (timeoutMs: number, stallTimeoutMs = 5000) => ({ ...DEFAULT_DOWNLOAD_SETTINGS, timeoutMs, stallTimeoutMs });
 
 async function hubWith(t: Test, repoPath: string, token?: string): Promise<FakeHub> {
   const hub = await startFakeHub(
@@ -47,38 +52,72 @@ async function rawServer(t: Test, handler: Parameters<typeof createServer>[1]): 
 t.test("hf: heads download once into MODEL_DIR, with progress; a second start fetches nothing", async (t) => {
   const hub = await hubWith(t, "BAAI/bge-m3/resolve/main");
   const modelDir = path.join(dir, "models");
-  const progress: DownloadProgress[] = [];
-  const logged: string[] = [];
-  const periodic = periodicProgress((percent) => logged.push(percent));
+  const events: DownloadEvent[] = [];
+  const lines: string[] = [];
+  const toLines = downloadLines((_event, line) => lines.push(line));
   const state = await prepareHeads(DEFAULT_M3_HEADS, {
     modelDir,
     hub: access(hub.endpoint),
     expectedHiddenSize: WIDTH,
-    onProgress: (p) => {
-      progress.push(p);
-      periodic(p);
+    onEvent: (event) => {
+      events.push(event);
+      toLines(event);
     },
   });
   t.ok(state.available, JSON.stringify(state));
   if (!state.available) return;
   t.equal(state.heads.hiddenSize, WIDTH);
-  t.equal(state.source, `hf:BAAI/bge-m3 (${path.resolve(modelDir, "hf--BAAI--bge-m3")})`);
-  t.same((await readdir(path.join(modelDir, "hf--BAAI--bge-m3"))).sort(), ["colbert_linear.pt", "sparse_linear.pt"], "no temporary files left");
-  t.ok(progress.every((p) => p.totalBytes === sizes), "one total for both files from the first report");
-  t.equal(progress.at(-1)!.downloadedBytes, sizes);
-  t.equal(logged.at(-1), "100.0", "periodicProgress reports the end");
+  const folder = path.resolve(modelDir, "hf--BAAI--bge-m3");
+  t.equal(state.source, `hf:BAAI/bge-m3 (${folder})`);
+  t.same((await readdir(folder)).sort(), ["colbert_linear.pt", "sparse_linear.pt"], "no temporary files left");
+  for (const name of ["sparse_linear", "colbert_linear"] as const) {
+    const progress = events.filter((event) => event.type === "progress" && event.label === `heads file ${name}.pt`);
+    t.ok(progress.length > 0 && progress.every((event) => event.type === "progress" && event.totalBytes === sizes[name]), `${name}: the total from the first report`);
+    t.ok(lines.includes(`downloading the heads file ${name}.pt from ${hub.endpoint}BAAI/bge-m3/resolve/main/${name}.pt to ${path.join(folder, `${name}.pt`)}`), `${name}: where from, where to`);
+    t.ok(lines.some((line) => line.startsWith(`downloading heads file ${name}.pt: 100.0% `)), `${name}: the end is reported`);
+  }
   t.same(hub.requests.sort(), ["GET /BAAI/bge-m3/resolve/main/colbert_linear.pt", "GET /BAAI/bge-m3/resolve/main/sparse_linear.pt"]);
 
-  const again = await prepareHeads(DEFAULT_M3_HEADS, { modelDir, hub: access(hub.endpoint), expectedHiddenSize: WIDTH, onProgress: () => t.fail("no download") });
+  const again = await prepareHeads(DEFAULT_M3_HEADS, { modelDir, hub: access(hub.endpoint), expectedHiddenSize: WIDTH, onEvent: () => t.fail("no download") });
   t.ok(again.available);
   t.same(again.available && again.heads, state.heads);
   t.equal(hub.requests.length, 2, "a later start downloads nothing");
+  const offline = await prepareHeads(DEFAULT_M3_HEADS, { modelDir, hub: access("http://hub.invalid", "", true), expectedHiddenSize: WIDTH });
+  t.ok(offline.available, "HF_HUB_OFFLINE: the files MODEL_DIR holds");
+});
+
+t.test("HF_HUB_OFFLINE with a file missing: unavailable, naming the file, no request", async (t) => {
+  const hub = await hubWith(t, "BAAI/bge-m3/resolve/main");
+  const modelDir = path.join(dir, "models-offline");
+  const folder = path.resolve(modelDir, "hf--BAAI--bge-m3");
+  await mkdir(folder, { recursive: true });
+  await copyFile(files.sparse, path.join(folder, "sparse_linear.pt"));
+  const state = await prepareHeads(DEFAULT_M3_HEADS, { modelDir, hub: access(hub.endpoint, "", true) });
+  t.same(state, {
+    available: false,
+    reason: `HF_HUB_OFFLINE is set and ${path.join(folder, "colbert_linear.pt")} is not there (it comes from ${hub.endpoint}BAAI/bge-m3/resolve/main/colbert_linear.pt): copy it there, or set M3_HEADS to a folder holding both files, or none`,
+  });
+  t.same(hub.requests, []);
+});
+
+t.test("HTTP_PROXY: an http endpoint is fetched through the proxy in absolute form", async (t) => {
+  const hub = await hubWith(t, "BAAI/bge-m3/resolve/main");
+  const proxy = await startProxy((host, port) => (host === "hub.invalid" ? { host: "127.0.0.1", port: hub.port } : { host, port }));
+  t.teardown(() => proxy.close());
+  const state = await prepareHeads(DEFAULT_M3_HEADS, {
+    modelDir: path.join(dir, "models-proxy"),
+    hub: access("http://hub.invalid"),
+    expectedHiddenSize: WIDTH,
+    download: { ...DEFAULT_DOWNLOAD_SETTINGS, proxies: { httpsProxy: "", httpProxy: proxy.url, noProxy: "" } },
+  });
+  t.ok(state.available, JSON.stringify(state));
+  t.same(proxy.seen, ["GET http://hub.invalid/BAAI/bge-m3/resolve/main/sparse_linear.pt", "GET http://hub.invalid/BAAI/bge-m3/resolve/main/colbert_linear.pt"]);
 });
 
 t.test("a gated repository: HF_TOKEN goes along as a bearer token; without it, 401 and no heads", async (t) => {
   const hub = await hubWith(t, "BAAI/bge-m3/resolve/main", "hf_gated");
   const refused = await prepareHeads(DEFAULT_M3_HEADS, { modelDir: path.join(dir, "models-gated-no-token"), hub: access(hub.endpoint) });
-  t.match(!refused.available && refused.reason, /^could not download .*_linear\.pt: HTTP 401 Unauthorized$/);
+  t.match(!refused.available && refused.reason, /^could not download the heads file sparse_linear\.pt from .*: .* answered HTTP 401 Unauthorized \(Access to this repository is restricted\.\); the repository is gated, private or does not exist: set HF_TOKEN/);
   const state = await prepareHeads(DEFAULT_M3_HEADS, {
     modelDir: path.join(dir, "models-gated"),
     hub: access(hub.endpoint, "hf_gated"),
@@ -103,34 +142,37 @@ t.test("a repository without the files (404) leaves the heads unavailable, and n
   const modelDir = path.join(dir, "models-404");
   const state = await prepareHeads("hf:nobody/nothing", { modelDir, hub: access(hub.endpoint) });
   t.notOk(state.available);
-  t.match(!state.available && state.reason, /^could not download http:\/\/127\.0\.0\.1:\d+\/nobody\/nothing\/resolve\/main\/(sparse|colbert)_linear\.pt: HTTP 404 Not Found$/);
+  t.match(
+    !state.available && state.reason,
+    /^could not download the heads file sparse_linear\.pt from http:\/\/127\.0\.0\.1:\d+\/nobody\/nothing\/resolve\/main\/sparse_linear\.pt: .* answered HTTP 404 Not Found; the file is not there: check M3_HEADS \(repository and file name\) and HF_ENDPOINT; or, without access to the hub: copy sparse_linear\.pt and colbert_linear\.pt into .*, or set M3_HEADS to a folder holding them \(none: dense vectors only\)$/,
+  );
   t.same(await readdir(path.join(modelDir, "hf--nobody--nothing")), [], "no temporary files left");
-  t.equal(hub.requests.length, 2);
+  t.equal(hub.requests.length, 1, "a 404 is not retried");
 });
 
-t.test("no server (connection refused), a server that never answers, a cut body: unavailable, quickly", async (t) => {
+t.test("no server (connection refused), a server that never answers, a cut body: retried, then unavailable by the deadline", async (t) => {
   const gone = await startFakeHub({});
   await gone.close(); // its port now refuses connections
   let started = Date.now();
-  const refused = await prepareHeads(DEFAULT_M3_HEADS, { modelDir: path.join(dir, "models-refused"), hub: access(gone.endpoint) });
+  const refused = await prepareHeads(DEFAULT_M3_HEADS, { modelDir: path.join(dir, "models-refused"), hub: access(gone.endpoint), download: impatient(1500) });
   t.notOk(refused.available);
-  t.match(!refused.available && refused.reason, /could not download .*_linear\.pt: fetch failed \(ECONNREFUSED\)/);
+  t.match(!refused.available && refused.reason, /^gave up downloading the heads file sparse_linear\.pt from .* after 2 attempts and [\d.]+ s without data \(DOWNLOAD_TIMEOUT_MS=1500\): 127\.0\.0\.1:\d+ refused the connection \(ECONNREFUSED\)/);
   t.ok(Date.now() - started < 5000, `refused within 5 s (${Date.now() - started} ms)`);
 
   const silent = await rawServer(t, () => undefined); // accepts, never answers
   started = Date.now();
-  const hung = await prepareHeads(DEFAULT_M3_HEADS, { modelDir: path.join(dir, "models-hung"), hub: access(silent), stallTimeoutMs: 300 });
-  t.match(!hung.available && hung.reason, /could not download .*_linear\.pt: no data for 0\.3 s/);
-  t.ok(Date.now() - started < 3000, `given up after the stall timeout (${Date.now() - started} ms)`);
+  const hung = await prepareHeads(DEFAULT_M3_HEADS, { modelDir: path.join(dir, "models-hung"), hub: access(silent), download: impatient(300, 300) });
+  t.match(!hung.available && hung.reason, /^gave up downloading the heads file sparse_linear\.pt from .* after 1 attempt and [\d.]+ s without data \(DOWNLOAD_TIMEOUT_MS=300\): no data from 127\.0\.0\.1:\d+ for 0\.3 s; the link is slow or broken/);
+  t.ok(Date.now() - started < 3000, `given up after the deadline (${Date.now() - started} ms)`);
 
   const cutting = await rawServer(t, (request, response) => {
     response.writeHead(200, { "content-length": "1000" });
     response.write(Buffer.alloc(10));
     setTimeout(() => response.destroy(), 20);
   });
-  const cut = await prepareHeads(DEFAULT_M3_HEADS, { modelDir: path.join(dir, "models-cut"), hub: access(cutting) });
-  t.match(!cut.available && cut.reason, /could not download .*_linear\.pt: /);
-  t.same(await readdir(path.join(dir, "models-cut", "hf--BAAI--bge-m3")), [], "no partial files left");
+  const cut = await prepareHeads(DEFAULT_M3_HEADS, { modelDir: path.join(dir, "models-cut"), hub: access(cutting), download: impatient(1500) });
+  t.match(!cut.available && cut.reason, /^gave up downloading the heads file sparse_linear\.pt from /);
+  t.same((await readdir(path.join(dir, "models-cut", "hf--BAAI--bge-m3"))).filter((name) => name.endsWith(".pt")), [], "no file that could be taken for a head");
 });
 
 t.test("a cancelled start gives up the download", async (t) => {

@@ -15,6 +15,7 @@ export function helpText(): string {
     "",
     ...rows,
     "",
-    "CUDA_LAUNCH_BLOCKING is passed through to the engine.",
+    "Downloads honour HTTPS_PROXY, HTTP_PROXY and NO_PROXY (or their lower-case forms) as curl does; NODE_EXTRA_CA_CERTS adds",
+    "the CA of a TLS-inspecting proxy. CUDA_LAUNCH_BLOCKING is passed through to the engine.",
   ].join("\n");
 }

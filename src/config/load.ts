@@ -5,15 +5,21 @@ import { ModelError } from "../model/errors.js";
 import { HeadsSettingError } from "../model/heads/errors.js";
 import { checkHeadsSetting } from "../model/heads/setting.js";
 import { checkModelReference } from "../model/reference.js";
+import type { DownloadSettings } from "../model/download/download.js";
+import { readProxyEnvironment } from "../model/download/proxy.js";
 import type { HubAccess } from "../model/resolve.js";
 import { contradiction } from "./consistency.js";
 import { configSchema, type RawConfig } from "./schema.js";
 
 /** The settings after validation, with list-valued ones split. */
-export interface Config extends Omit<RawConfig, "apiKey" | "corsOrigins" | "hfEndpoint" | "hfToken"> {
+type DownloadKeys = "hfEndpoint" | "hfToken" | "hfHubOffline" | "downloadTimeoutMs" | "downloadStallTimeoutMs";
+
+export interface Config extends Omit<RawConfig, "apiKey" | "corsOrigins" | DownloadKeys> {
   readonly apiKeys: readonly string[];
-  /** HF_ENDPOINT and HF_TOKEN, as the model's and the heads' downloads take them. */
+  /** HF_ENDPOINT, HF_TOKEN and HF_HUB_OFFLINE, as the model's and the heads' downloads take them. */
   readonly hub: HubAccess;
+  /** DOWNLOAD_TIMEOUT_MS, DOWNLOAD_STALL_TIMEOUT_MS, and the proxy variables (HTTPS_PROXY, HTTP_PROXY, NO_PROXY). */
+  readonly download: DownloadSettings;
   /** `true` allows any origin. */
   readonly corsOrigins: true | readonly string[];
 }
@@ -134,7 +140,7 @@ export function loadConfig(
   const config = raw as RawConfig;
   const conflict = contradiction(config);
   if (conflict) throw new ConfigError(conflict);
-  const { apiKey, corsOrigins, hfEndpoint, hfToken, ...rest } = config;
+  const { apiKey, corsOrigins, hfEndpoint, hfToken, hfHubOffline, downloadTimeoutMs, downloadStallTimeoutMs, ...rest } = config;
   const origins = splitList(corsOrigins);
   return {
     ...rest,
@@ -145,6 +151,7 @@ export function loadConfig(
     routePrefix: config.routePrefix.replace(/\/+$/, ""),
     apiKeys: splitList(apiKey),
     corsOrigins: origins.length === 0 || origins.includes("*") ? true : origins,
-    hub: { endpoint: hfEndpoint, token: hfToken },
+    hub: { endpoint: hfEndpoint, token: hfToken, offline: hfHubOffline },
+    download: { timeoutMs: downloadTimeoutMs, stallTimeoutMs: downloadStallTimeoutMs, proxies: readProxyEnvironment(env) },
   };
 }

@@ -51,6 +51,22 @@ export const configSchema = Type.Object({
     default: "",
     description: "Hugging Face access token sent with hf: downloads (gated or private repositories); empty sends none.",
   }),
+  hfHubOffline: Type.Boolean({
+    default: false,
+    description:
+      "Never touch the network (the Hugging Face tools' variable): use the model and M3_HEADS files already in MODEL_DIR, or stop naming the missing file.",
+  }),
+  downloadTimeoutMs: Type.Integer({
+    minimum: 0,
+    default: 300_000,
+    description:
+      "Give up a download after this long without a byte arriving, retries included: the server exits 1 (the heads become unavailable); 0 = keep trying.",
+  }),
+  downloadStallTimeoutMs: Type.Integer({
+    minimum: 100,
+    default: 30_000,
+    description: "A download attempt that gets no data for this long (connecting, waiting for an answer, between chunks) is dropped and retried.",
+  }),
   threads: Type.Integer({
     minimum: 0,
     maximum: 1024,

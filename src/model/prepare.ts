@@ -1,5 +1,5 @@
-import { periodicProgress } from "./progress.js";
-import { resolveModel, type DownloadProgress, type HubAccess } from "./resolve.js";
+import type { DownloadEvent, DownloadSettings } from "./download/download.js";
+import { resolveModel, type HubAccess } from "./resolve.js";
 import { validateModelFile, type ModelFacts } from "./validate.js";
 
 export interface PreparedModel {
@@ -7,23 +7,19 @@ export interface PreparedModel {
   readonly facts: ModelFacts;
 }
 
-/**
- * The model file, downloaded into modelDir if needed and checked: a progress bar on a terminal,
- * otherwise `report` a few times during a download. Shared by the server and `npm run fetch-model`.
- */
 export interface PrepareModelOptions {
   readonly modelDir: string;
   readonly hub: HubAccess;
-  readonly report: (percent: string, progress: DownloadProgress) => void;
+  readonly download: DownloadSettings;
+  /** Every download event (progress per chunk): downloadLines turns them into lines. */
+  readonly onEvent?: (event: DownloadEvent) => void;
 }
 
-export async function prepareModel(reference: string, { modelDir, hub, report }: PrepareModelOptions): Promise<PreparedModel> {
-  const showBar = process.stderr.isTTY === true;
-  const path = await resolveModel(reference, {
-    modelDir,
-    hub,
-    progressBar: showBar,
-    onProgress: showBar ? undefined : periodicProgress(report),
-  });
+/**
+ * The model file, downloaded into modelDir if needed (resolveModel), and checked. Shared by the
+ * server and `npm run fetch-model`.
+ */
+export async function prepareModel(reference: string, { modelDir, hub, download, onEvent }: PrepareModelOptions): Promise<PreparedModel> {
+  const path = await resolveModel(reference, { modelDir, hub, download, onEvent });
   return { path, facts: await validateModelFile(path) };
 }

@@ -1,6 +1,7 @@
 import { readdirSync, statSync, type Stats } from "node:fs";
 import { DEFAULT_MODEL_URI } from "./defaults.js";
 import { ModelError } from "./errors.js";
+import { isRemoteModel, remoteModel } from "./resolve.js";
 
 /** The seed project named models the Hugging Face way; those names mean our default GGUF. */
 const SEED_MODEL_NAMES = new Set(["baai/bge-m3", "bge-m3"]);
@@ -12,10 +13,6 @@ const HUGGING_FACE_ID = /^[A-Za-z0-9][\w.-]*\/[\w.-]+$/;
 const CHECKPOINT_FILE = /^(config\.json|pytorch_model\.bin|.*\.safetensors)$/;
 
 const GGUF_FORMS = "a local .gguf path, hf:<owner>/<repo>/<file>.gguf or an https URL of a .gguf file";
-
-export function isRemoteModel(reference: string): boolean {
-  return /^(hf:|https?:\/\/)/i.test(reference);
-}
 
 function statOrUndefined(file: string): Stats | undefined {
   try {
@@ -60,7 +57,10 @@ function folderProblem(folder: string): string {
 export function checkModelReference(reference: string): string {
   const value = reference.trim();
   if (SEED_MODEL_NAMES.has(value.toLowerCase())) return DEFAULT_MODEL_URI;
-  if (isRemoteModel(value)) return value;
+  if (isRemoteModel(value)) {
+    remoteModel(value, "."); // throws for an hf: URI or URL that names no file
+    return value;
+  }
   const info = statOrUndefined(value);
   if (info?.isDirectory()) throw new ModelError(folderProblem(value));
   if (!info && HUGGING_FACE_ID.test(value) && !value.toLowerCase().endsWith(".gguf")) {

@@ -6,34 +6,59 @@ import { EmbeddingPipeline, type PipelineObserver } from "../embedding/pipeline.
 import { createEmbedder } from "../engine/create.js";
 import { BatchScheduler } from "../engine/scheduler.js";
 import type { Embedder, SchedulerObserver } from "../engine/types.js";
+import type { DownloadEvent } from "../model/download/download.js";
+import { percentOf } from "../model/download/messages.js";
 import { prepareHeads } from "../model/heads/prepare.js";
 import type { HeadsState } from "../model/heads/types.js";
 import { prepareModel } from "../model/prepare.js";
+import { downloadLines } from "../model/progress.js";
 import { poolingName } from "../model/validate.js";
-import type { ReadyService } from "./state.js";
+import type { LoadingStep, ReadyService } from "./state.js";
 
 export interface LoadedService extends ReadyService {
   readonly embedder: Embedder;
   readonly scheduler: BatchScheduler;
 }
 
-/** Finds (downloading if needed), checks and loads the model, and puts a scheduler in front of it. */
+/** Download events as log lines (retries as warnings) and as /health's loading step. */
+function downloadObserver(log: FastifyBaseLogger, onStep: (step: LoadingStep) => void): (event: DownloadEvent) => void {
+  const lines = downloadLines((event, line) => (event.type === "retry" ? log.warn(line) : log.info(line)));
+  return (event) => {
+    lines(event);
+    if (event.type === "done") return;
+    const step = `downloading the ${event.label}`;
+    const percent = event.type === "start" ? 0 : Number(percentOf(event)) || 0;
+    if (event.type !== "retry") return onStep({ step, percent });
+    onStep({ step, percent, detail: `attempt ${event.attempt} failed (${event.reason}); next in ${(event.delayMs / 1000).toFixed(1)} s` });
+  };
+}
+
+/**
+ * Finds (downloading if needed), checks and loads the model, and puts a scheduler in front of it;
+ * `onStep` hears what it is doing (for /health).
+ */
 export async function loadService(
   config: Config,
   log: FastifyBaseLogger,
   observer: SchedulerObserver & PipelineObserver = {},
+  onStep: (step: LoadingStep) => void = () => undefined,
 ): Promise<LoadedService> {
   const started = performance.now();
+  onStep({ step: "finding the model file" });
+  const onEvent = downloadObserver(log, onStep);
   const { path: modelPath, facts } = await prepareModel(config.embeddingModel, {
     modelDir: config.modelDir,
     hub: config.hub,
-    report: (percent, progress) => log.info(progress, `downloading model: ${percent}%`),
+    download: config.download,
+    onEvent,
   });
   log.info(
     { modelPath, layers: facts.layers, dimensions: facts.embeddingLength, context: facts.contextLength, pooling: poolingName(facts.poolingType) },
     "model file checked",
   );
-  const headsState = await loadHeads(config, facts.embeddingLength, log);
+  onStep({ step: "reading the sparse and ColBERT heads" });
+  const headsState = await loadHeads(config, facts.embeddingLength, log, onEvent);
+  onStep({ step: "loading the model into memory" });
   const embedder = await createEmbedder({
     engine: config.engine,
     modelPath,
@@ -88,13 +113,14 @@ export async function loadService(
  * BGE-M3's sparse and ColBERT heads (M3_HEADS), fetched like the model. Without them the server still
  * serves dense vectors: the reason is logged once and given to requests that ask for the other outputs.
  */
-async function loadHeads(config: Config, hiddenSize: number, log: FastifyBaseLogger): Promise<HeadsState> {
+async function loadHeads(config: Config, hiddenSize: number, log: FastifyBaseLogger, onEvent: (event: DownloadEvent) => void): Promise<HeadsState> {
   if (config.engine === "node-llama-cpp") return { available: false, reason: "the node-llama-cpp engine runs no heads" };
   const state = await prepareHeads(config.m3Heads, {
     modelDir: config.modelDir,
     hub: config.hub,
     expectedHiddenSize: hiddenSize,
-    onProgress: (progress) => log.info(progress, "downloading the sparse and ColBERT heads"),
+    download: config.download,
+    onEvent,
   });
   if (state.available) log.info({ source: state.source }, "sparse and ColBERT heads loaded");
   else log.warn(`sparse and ColBERT outputs unavailable: ${state.reason}`);

@@ -9,6 +9,16 @@ export interface ReadyService {
   readonly createdAt: number;
 }
 
+/** What start-up is doing while the model is not ready, for /health. */
+export interface LoadingStep {
+  /** "finding the model file", "downloading the model", "loading the model into memory"... */
+  readonly step: string;
+  /** Of the file being downloaded. */
+  readonly percent?: number;
+  /** Why a download waits to try again. */
+  readonly detail?: string;
+}
+
 /**
  * Whether the model is ready. The server listens before the model is loaded (so /health can say
  * 503 while a download runs); routes that need the model ask here.
@@ -16,6 +26,7 @@ export interface ReadyService {
 export class ServiceState {
   private service: ReadyService | undefined;
   private stopping = false;
+  private loadingStep: LoadingStep = { step: "starting" };
 
   get current(): ReadyService | undefined {
     return this.stopping ? undefined : this.service;
@@ -23,6 +34,15 @@ export class ServiceState {
 
   get isStopping(): boolean {
     return this.stopping;
+  }
+
+  /** What loading is doing now (while `current` is undefined). */
+  get loading(): LoadingStep {
+    return this.loadingStep;
+  }
+
+  setLoadingStep(step: LoadingStep): void {
+    this.loadingStep = step;
   }
 
   markReady(service: ReadyService): void {

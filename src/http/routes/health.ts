@@ -13,17 +13,21 @@ export interface HealthRouteOptions {
 
 /** 200 once the model is loaded, 503 before (and while shutting down): what probes wait for. */
 export const healthRoute: FastifyPluginAsync<HealthRouteOptions> = async (app, { config, state }) => {
-  const schema = { summary: "Readiness of the server", response: { 200: HealthResponse, 503: Type.Intersect([Type.Object({ status: Type.String() }), ErrorSchema]) } };
+  const notReady = Type.Object({
+    status: Type.String({ description: "loading, stopping, or overloaded" }),
+    step: Type.Optional(Type.String({ description: "While loading: what start-up is doing (downloading the model, loading the model into memory...)." })),
+    percent: Type.Optional(Type.Number({ description: "While downloading: how much of the file is there." })),
+    detail: Type.Optional(Type.String({ description: "While a download waits to try again: why the last attempt failed." })),
+  });
+  const schema = { summary: "Readiness of the server", response: { 200: HealthResponse, 503: Type.Intersect([notReady, ErrorSchema]) } };
   // a lagging event loop: not ready for more traffic (readiness probes), and the 503 keeps this route's shape
   const routeConfig = { pressureHandler: (_request: FastifyRequest, reply: FastifyReply) => sendEventLoopOverload(reply, { status: "overloaded" }) };
   app.get("/health", { schema, config: routeConfig }, async (_request, reply) => {
     const service = state.current;
     if (!service) {
       const apiError = state.isStopping ? errors.shuttingDown() : errors.notReady();
-      return reply
-        .code(503)
-        .header("retry-after", String(apiError.retryAfter))
-        .send({ status: state.isStopping ? "stopping" : "loading", ...apiError.toBody() });
+      const status = state.isStopping ? { status: "stopping" } : { status: "loading", ...state.loading };
+      return reply.code(503).header("retry-after", String(apiError.retryAfter)).send({ ...status, ...apiError.toBody() });
     }
     const headsUnavailable = service.pipeline.headsUnavailable;
     return {

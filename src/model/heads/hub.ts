@@ -1,8 +1,7 @@
 import path from "node:path";
+import { hubFileUrl as fileUrl } from "../hub.js";
 import { HEAD_FILES } from "./heads.js";
 import type { HeadsSource } from "./setting.js";
-
-const DEFAULT_ENDPOINT = "https://huggingface.co";
 
 /** Where a hf: source's files are cached: `MODEL_DIR/hf--<owner>--<repo>[/<folder>]` (Hugging Face names never hold `--`). */
 export function hubCacheDirectory(modelDir: string, source: Extract<HeadsSource, { kind: "hf" }>): string {
@@ -15,9 +14,7 @@ export function hubFileUrl(
   file: (typeof HEAD_FILES)[keyof typeof HEAD_FILES],
   mirror = "",
 ): string {
-  const endpoint = (mirror || DEFAULT_ENDPOINT).replace(/\/+$/, "");
-  const parts = [source.owner, source.repo, "resolve", "main", ...source.folder.split("/").filter(Boolean), file];
-  return `${endpoint}/${parts.map(encodeURIComponent).join("/")}`;
+  return fileUrl({ owner: source.owner, repo: source.repo, revision: "main", path: [...source.folder.split("/").filter(Boolean), file] }, mirror);
 }
 
 /** The source as the setting names it, for messages. */

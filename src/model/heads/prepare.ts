@@ -1,7 +1,7 @@
-import { mkdir, stat } from "node:fs/promises";
+import { stat } from "node:fs/promises";
 import path from "node:path";
-import type { DownloadProgress, HubAccess } from "../resolve.js";
-import { downloadFiles } from "./download.js";
+import { DownloadError, downloadFile, type DownloadEvent, type DownloadSettings } from "../download/download.js";
+import type { HubAccess } from "../resolve.js";
 import { HeadsError } from "./errors.js";
 import { HEAD_FILES, readHeadsDirectory } from "./heads.js";
 import { hubCacheDirectory, hubFileUrl, hubName } from "./hub.js";
@@ -11,20 +11,20 @@ import type { HeadsState } from "./types.js";
 export interface PrepareHeadsOptions {
   /** MODEL_DIR: hf: heads are cached in a folder per repository under it. */
   readonly modelDir: string;
-  /** HF_ENDPOINT and HF_TOKEN; huggingface.co without a token when absent. */
+  /** HF_ENDPOINT, HF_TOKEN and HF_HUB_OFFLINE; huggingface.co without a token when absent. */
   readonly hub?: HubAccess;
   /** The model's hidden size; heads of another width are unavailable. */
   readonly expectedHiddenSize?: number;
-  /** Download progress of both files together (the model's shape: periodicProgress takes it). */
-  readonly onProgress?: (progress: DownloadProgress) => void;
+  /** The model's download settings: deadline, stall timeout, proxies. */
+  readonly download?: DownloadSettings;
+  /** Download events of each file (downloadLines turns them into lines). */
+  readonly onEvent?: (event: DownloadEvent) => void;
   readonly signal?: AbortSignal;
-  /** Longest pause of a download before it is given up (ms); download.ts's STALL_TIMEOUT_MS by default. */
-  readonly stallTimeoutMs?: number;
 }
 
 const isFile = async (file: string): Promise<boolean> => (await stat(file).catch(() => undefined))?.isFile() ?? false;
 
-/** The folder holding both files: downloaded into MODEL_DIR first for hf: (only the files not there yet). */
+/** The folder holding both files: downloaded into MODEL_DIR first for hf: (only the files not there yet, one after the other). */
 async function headsDirectory(source: Exclude<HeadsSource, { kind: "none" }>, options: PrepareHeadsOptions): Promise<string> {
   if (source.kind === "directory") {
     const directory = path.resolve(source.path);
@@ -32,15 +32,16 @@ async function headsDirectory(source: Exclude<HeadsSource, { kind: "none" }>, op
     return directory;
   }
   const directory = hubCacheDirectory(options.modelDir, source);
-  const missing = [];
-  for (const file of Object.values(HEAD_FILES)) {
-    if (!(await isFile(path.join(directory, file)))) missing.push({ url: hubFileUrl(source, file, options.hub?.endpoint), file: path.join(directory, file) });
-  }
-  if (missing.length > 0) {
-    await mkdir(directory, { recursive: true }).catch((error: Error) => {
-      throw new HeadsError(`cannot create ${directory}: ${error.message}`);
+  for (const name of Object.values(HEAD_FILES)) {
+    const file = path.join(directory, name);
+    if (await isFile(file)) continue;
+    const url = hubFileUrl(source, name, options.hub?.endpoint);
+    if (options.hub?.offline) throw new HeadsError(`HF_HUB_OFFLINE is set and ${file} is not there (it comes from ${url}): copy it there, or set M3_HEADS to a folder holding both files, or none`);
+    const elsewhere = `or, without access to the hub: copy ${Object.values(HEAD_FILES).join(" and ")} into ${directory}, or set M3_HEADS to a folder holding them (none: dense vectors only)`;
+    const download = { url, file, label: `heads file ${name}`, setting: "M3_HEADS", elsewhere, token: options.hub?.token };
+    await downloadFile(download, { settings: options.download, onEvent: options.onEvent, signal: options.signal }).catch((error: unknown) => {
+      throw error instanceof DownloadError ? new HeadsError(error.message) : error;
     });
-    await downloadFiles(missing, { ...options, token: options.hub?.token });
   }
   return directory;
 }

@@ -1,4 +1,5 @@
 import { statSync } from "node:fs";
+import { isHubName } from "../hub.js";
 import { HeadsSettingError } from "./errors.js";
 
 /** Where M3_HEADS says the heads come from. */
@@ -10,15 +11,12 @@ export type HeadsSource =
 
 const FORMS = "hf:<owner>/<repo>[/<folder>], a local directory holding sparse_linear.pt and colbert_linear.pt, or none";
 
-/** Hugging Face's rule for owner and repository names: letters, digits, `_ . -`; no `--` or `..`. */
-const HUB_NAME = /^[A-Za-z0-9](?:[\w.-]*[A-Za-z0-9_])?$/;
 const FOLDER_PART = /^[\w.-]+$/;
 
 function hubSource(value: string): HeadsSource {
   const parts = value.slice("hf:".length).split("/").filter((part, i, all) => part !== "" || i < all.length - 1);
   const [owner, repo, ...folder] = parts;
-  const badName = (name: string | undefined) => !name || !HUB_NAME.test(name) || name.includes("--") || name.includes("..");
-  if (badName(owner) || badName(repo)) {
+  if (!isHubName(owner) || !isHubName(repo)) {
     throw new HeadsSettingError(`"${value}" is not a Hugging Face repository: expected ${FORMS}`);
   }
   if (folder.some((part) => !FOLDER_PART.test(part) || part === "." || part === "..")) {
