@@ -42,12 +42,12 @@ const modelPath = await testModel({ ...FULL, fileType: values.quant as BgeM3File
 const headsDir = await benchHeads(path.join(repoRoot, ".cache", "bench"));
 const defaults = configSchema.properties;
 // the largest requests the default settings admit: full-length inputs with dense and 1024-wide ColBERT vectors
-// while they fit MAX_OUTPUT_BYTES; documents of a length that fills MAX_REQUEST_TOKENS (~3% below: the texts'
+// while they fit MAX_OUTPUT_BYTES; documents of a length that fills MAX_REQUEST_TOKENS (~5% below: the texts'
 // token counts are approximate)
 const fullInput = defaults.contextSize.default - 2;
 const colbertInputs = Math.floor(defaults.maxOutputBytes.default / outputBytes(fullInput + 2, { denseFloats: 1024, sparse: false, colbertFloats: 1024 }));
 const rerankDocuments = defaults.maxRerankDocuments.default;
-const rerankTokens = Math.floor((defaults.maxRequestTokens.default * 0.97) / rerankDocuments) - 2;
+const rerankTokens = Math.floor((defaults.maxRequestTokens.default * 0.95) / rerankDocuments) - 2;
 const dropped = spawnSync("dd", [`if=${modelPath}`, "iflag=nocache", "count=0", "status=none"]);
 if (dropped.status !== 0) log(`could not drop the model's page cache: ${dropped.stderr}`);
 const cachedKb = spawnSync("fincore", ["--bytes", "--noheadings", "--output", "RES", modelPath], { encoding: "utf8" });
