@@ -102,7 +102,7 @@ if (!runsHeads) {
     t.ok(rows.every((row, r) => Array.from(decodeBase64Vector(row)).every((x, k) => Math.abs(x - float.data[0].colbert_embedding[r][k]) < 1e-7)), "base64 ColBERT rows decode to the float rows");
     const sparse = float.data[0].sparse_embedding;
     const ids = await tokenize(TEXTS[0]);
-    t.same(sparse.tokens, server.service.embedder.heads!.tokenTexts(Uint32Array.from(sparse.indices)), "tokens are the vocabulary entries");
+    t.same(sparse.tokens, server.service.embedder.vocabulary.texts(Uint32Array.from(sparse.indices)), "tokens are the vocabulary entries");
     t.ok(sparse.indices.every((id: number) => ids.includes(id)), "every index is a token of the input");
     const noDense = (await post("/v1/embeddings", { input: "x", return_dense: false, return_sparse: true })).body;
     t.same(Object.keys(noDense.data[0]).sort(), ["index", "object", "sparse_embedding"], "return_dense: false omits embedding");
