@@ -150,6 +150,8 @@ export class EmbeddingPipeline {
    */
   async tokenize(texts: readonly string[], addSpecial: boolean): Promise<TextToken[][]> {
     const sequences = await this.embedder.tokenize(texts);
+    // each token becomes an object of its own: MAX_REQUEST_TOKENS bounds them as it bounds embeddings
+    this.checkRequestTokens(sum(sequences.map((ids) => ids.length)));
     return sequences.map((ids, i) => {
       const kept = addSpecial ? ids : ids.subarray(1, ids.length - 1);
       return textTokens(texts[i], kept, this.embedder.vocabulary, addSpecial);
@@ -158,6 +160,7 @@ export class EmbeddingPipeline {
 
   /** The text each list of ids spells (Hugging Face's decoding of XLM-R's pieces); `skipSpecial` leaves out control tokens. */
   decode(ids: readonly (readonly number[])[], skipSpecial: boolean, param: string): string[] {
+    this.checkRequestTokens(sum(ids.map((list) => list.length)));
     return ids.map((list, i) => {
       const name = ids.length > 1 ? `${param}[${i}]` : param;
       this.checkTokenIds(list, name);
