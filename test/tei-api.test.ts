@@ -119,6 +119,7 @@ t.test("errors in TEI's shape, with TEI's status codes", async (t) => {
     ["/embed", { inputs: "x", dimensions: 100000 }, 422, "validation"],
     ["/tokenize", { inputs: Array(9).fill("x") }, 413, "validation"],
     ["/decode", { ids: [999999] }, 422, "tokenizer"],
+    ["/decode", { ids: Array(300_001).fill(5) }, 413, "validation"],
     ["/embed_sparse", { inputs: "x" }, 424, "backend"],
     ["/embed_all", { inputs: "x" }, 424, "backend"],
     ["/rerank", { query: "q", texts: [] }, 400, "empty"],
