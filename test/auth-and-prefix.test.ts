@@ -72,6 +72,12 @@ t.test("/docs: the OpenAPI description from the route schemas, behind the key un
   const body = spec.json();
   t.ok(body.paths["/v1/embeddings"].post.requestBody.content["application/json"].schema.properties.input);
   t.ok(body.paths["/health"]);
+  const requestFields = (path: string) => Object.keys(body.paths[path].post.requestBody.content["application/json"].schema.properties);
+  t.match(requestFields("/embed"), ["inputs", "normalize", "truncate", "truncation_direction", "prompt_name", "dimensions"], "TEI's /embed from its schema");
+  t.match(requestFields("/v2/embed"), ["model", "input_type", "texts", "images", "inputs", "embedding_types"], "Cohere's /v2/embed from its schema");
+  for (const path of ["/", "/embed_all", "/tokenize", "/decode", "/v1/embed", "/v2/rerank"]) t.ok(body.paths[path]?.post, `${path} is described`);
+  t.ok(body.paths["/info"]?.get, "/info is described");
+  t.ok(body.paths["/embed"].post.responses["413"] ?? body.paths["/embed"].post.responses["4XX"], "with TEI's error shape");
   t.ok((await open.inject({ method: "GET", url: "/docs" })).statusCode < 400);
 
   const keyed = await appWithoutModel({ API_KEY: "k", ROUTE_PREFIX: "/api" });

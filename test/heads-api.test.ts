@@ -102,7 +102,7 @@ if (!runsHeads) {
     t.ok(rows.every((row, r) => Array.from(decodeBase64Vector(row)).every((x, k) => Math.abs(x - float.data[0].colbert_embedding[r][k]) < 1e-7)), "base64 ColBERT rows decode to the float rows");
     const sparse = float.data[0].sparse_embedding;
     const ids = await tokenize(TEXTS[0]);
-    t.same(sparse.tokens, server.service.embedder.heads!.tokenTexts(Uint32Array.from(sparse.indices)), "tokens are the vocabulary entries");
+    t.same(sparse.tokens, server.service.embedder.vocabulary.texts(Uint32Array.from(sparse.indices)), "tokens are the vocabulary entries");
     t.ok(sparse.indices.every((id: number) => ids.includes(id)), "every index is a token of the input");
     const noDense = (await post("/v1/embeddings", { input: "x", return_dense: false, return_sparse: true })).body;
     t.same(Object.keys(noDense.data[0]).sort(), ["index", "object", "sparse_embedding"], "return_dense: false omits embedding");
@@ -119,10 +119,26 @@ if (!runsHeads) {
     const ours = (await post("/v1/embeddings", { input: TEXTS, return_sparse: true, return_dense: false })).body;
     t.same(body, ours.data.map((item: Item) => item.sparse_embedding!.indices.map((index, k) => ({ index, value: item.sparse_embedding!.values[k] }))));
     t.same((await post("/embed_sparse", { inputs: TEXTS[0] })).body, [body[0]], "a single string");
-    const left = await post("/embed_sparse", { inputs: "x", truncation_direction: "Left" });
-    t.equal(left.status, 400);
-    t.equal(left.body.error.param, "truncation_direction");
-    t.equal((await post("/embed_sparse", { inputs: [] })).status, 400);
+    const left = await post("/embed_sparse", { inputs: TEXTS[0], truncation_direction: "Left" });
+    t.same(left.body, [body[0]], "truncation_direction Left: nothing to cut, the same weights");
+    const empty = await post("/embed_sparse", { inputs: [] });
+    t.same([empty.status, empty.body.error_type], [400, "empty"], "errors in TEI's shape");
+  });
+
+  t.test("TEI's /embed_all: every token's last hidden state, <s>'s the pooled vector, as the reference", async (t) => {
+    const { status, body } = await post("/embed_all", { inputs: TEXTS });
+    t.equal(status, 200, JSON.stringify(body).slice(0, 200));
+    const dense = (await post("/embed", { inputs: TEXTS })).body as number[][];
+    for (const [i, text] of TEXTS.entries()) {
+      const ids = await tokenize(text);
+      const states = referenceHiddenStates(reference, ids);
+      const rows = body[i] as number[][];
+      t.equal(rows.length, ids.length, `text ${i}: one row per token, <s> and </s> included`);
+      const worst = Math.min(...rows.map((row, r) => cosine(row, states.subarray(r * DIM, (r + 1) * DIM))));
+      t.ok(worst > 0.99999, `text ${i}: every row within cosine 0.99999 of float64 (worst ${worst.toFixed(7)})`);
+      const norm = Math.hypot(...rows[0]);
+      t.ok(rows[0].every((x, k) => Math.abs(x / norm - dense[i][k]) < 1e-6), `text ${i}: <s>'s row, normalised, is /embed's vector`);
+    }
   });
 
   const QUERY = "What captures the meaning of words?";
@@ -222,7 +238,10 @@ t.test("without heads: dense works, sparse and ColBERT say why, rerank falls bac
     t.match(body.error.message, /M3_HEADS is none/);
   }
   const sparse = await post("/embed_sparse", { inputs: "x" }, plain);
-  t.equal(sparse.status, 400);
+  t.same([sparse.status, sparse.body.error_type], [424, "backend"], "TEI's 424 for an output the model cannot give");
+  const hidden = await post("/embed_all", { inputs: "x" }, plain);
+  t.equal(hidden.status, 424);
+  t.match(hidden.body.error, /last hidden states are not available.*M3_HEADS is none/);
   const dense = await post("/v1/rerank", { query: QUERY_FALLBACK, documents: ["alpha", "beta"] }, plain);
   t.equal(dense.status, 200, "rerank without a mode uses dense");
   const hybrid = await post("/v1/rerank", { query: QUERY_FALLBACK, documents: ["alpha"], mode: "hybrid" }, plain);

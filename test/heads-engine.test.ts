@@ -19,7 +19,7 @@ const TEXTS = [
   "BGE-M3 est un modèle d'embeddings multilingue. 多语言嵌入模型。",
   "Sparse weights keep one value per token id: repeated repeated repeated words count once.",
 ];
-const BOTH: HeadRequest = { sparse: true, colbert: true };
+const BOTH: HeadRequest = { sparse: true, colbert: true, hidden: false };
 
 if (addon) {
   const modelPath = await testModel(TINY);
@@ -77,7 +77,12 @@ if (addon) {
   t.test("heads in a batch match the float64 reference and leave the pooled vectors unchanged", async (t) => {
     t.equal(engine.heads?.colbertDimensions, TINY.width);
     const sequences = await engine.tokenize(TEXTS);
-    const requests: HeadRequest[] = [BOTH, { sparse: true, colbert: false }, { sparse: false, colbert: true }, { sparse: false, colbert: false }];
+    const requests: HeadRequest[] = [
+      BOTH,
+      { sparse: true, colbert: false, hidden: false },
+      { sparse: false, colbert: true, hidden: true },
+      { sparse: false, colbert: false, hidden: false },
+    ];
     const outputs = await engine.heads!.embedBatch(sequences, requests);
     const plain = await engine.embedBatch(sequences);
     outputs.forEach((out, i) => {
@@ -104,8 +109,28 @@ if (addon) {
 
   t.test("sparse token strings are the vocabulary's entries", async (t) => {
     const [ids] = await engine.tokenize(["hello world"]);
-    t.equal(engine.heads!.tokenTexts(ids.subarray(1, -1)).join(""), "▁hello▁world", "SentencePiece pieces with their word marker");
-    t.same(engine.heads!.tokenTexts(Uint32Array.of(0, 2)), ["<s>", "</s>"]);
+    t.equal(engine.vocabulary.texts(ids.subarray(1, -1)).join(""), "▁hello▁world", "SentencePiece pieces with their word marker");
+    t.same(engine.vocabulary.texts(Uint32Array.of(0, 2)), ["<s>", "</s>"]);
+    t.same([...engine.vocabulary.special].sort((a, b) => a - b), [0, 1, 2, 3, 250001], "<s> <pad> </s> <unk> <mask> are special");
+  });
+
+  t.test("the last hidden states of every token after <s> match the float64 reference; <s>'s is the pooled vector", async (t) => {
+    const sequences = await engine.tokenize(TEXTS);
+    const outputs = await engine.heads!.embedBatch(sequences, sequences.map((_, i) => ({ sparse: i === 1, colbert: i === 2, hidden: i !== 3 })));
+    const dim = TINY.width!;
+    for (const [i, ids] of sequences.entries()) {
+      const hidden = outputs[i].hidden;
+      if (i === 3) {
+        t.equal(hidden, undefined, "no hidden states unless asked");
+        continue;
+      }
+      const states = referenceHiddenStates(reference, Array.from(ids));
+      t.equal(hidden!.length, (ids.length - 1) * dim, `text ${i}: one row per token after <s>`);
+      const rows = Array.from({ length: ids.length }, (_, r) => states.subarray(r * dim, (r + 1) * dim));
+      const worst = Math.min(...rows.slice(1).map((row, r) => cosine(hidden!.subarray(r * dim, (r + 1) * dim), row)));
+      t.ok(worst > 0.99999, `text ${i}: every row within cosine 0.99999 of float64 (worst ${worst.toFixed(7)})`);
+      t.ok(cosine(outputs[i].pooled, rows[0]) > 0.99999, `text ${i}: the pooled vector is <s>'s hidden state`);
+    }
   });
 
   t.test("misuse is refused with codes", async (t) => {
@@ -125,8 +150,8 @@ if (addon) {
     t.teardown(() => withHeads.dispose());
     const wrongCount = (await withHeads.embedWithHeads([ids, ids], Uint8Array.of(1)).catch((e: NativeError) => e)) as NativeError;
     t.equal(wrongCount.code, "ERR_INVALID_ARG", "one mask per sequence");
-    const badMask = (await withHeads.embedWithHeads([ids], Uint8Array.of(4)).catch((e: NativeError) => e)) as NativeError;
-    t.equal(badMask.code, "ERR_INVALID_ARG", "masks are 0..3");
+    const badMask = (await withHeads.embedWithHeads([ids], Uint8Array.of(8)).catch((e: NativeError) => e)) as NativeError;
+    t.equal(badMask.code, "ERR_INVALID_ARG", "masks are 0..7");
     const wrongWidth = (await addon
       .loadModel({
         modelPath, contextSize: 512, threads,

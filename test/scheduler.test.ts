@@ -21,6 +21,7 @@ function recordingEmbedder(limits = { maxBatchTokens: 100, maxBatchSequences: 4 
     engine: "node-llama-cpp",
     device: "cpu",
     info: { nVocab: 1000, dimensions: 3, contextSize: 100, bosToken: 0, eosToken: 2 },
+    vocabulary: { texts: (ids) => Array.from(ids, String), special: new Set([0, 2]) },
     limits,
     batches,
     async tokenize() {

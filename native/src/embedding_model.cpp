@@ -464,8 +464,9 @@ class TokenizeWorker : public ModelCallWorker {
 // an Int32Array element JS sets to 1 when nobody wants the batch any more.
 static bool cancelRequested(void * data) { return __atomic_load_n(static_cast<const int32_t *>(data), __ATOMIC_RELAXED) != 0; }
 
-// What one sequence of embedWithHeads() asks for besides its pooled vector (bit flags of `outputs`).
-enum HeadOutput : uint8_t { kSparse = 1, kColbert = 2 };
+// What one sequence of embedWithHeads() asks for besides its pooled vector (bit flags of `outputs`):
+// kHidden returns the encoder's last hidden states themselves (TEI's embed_all).
+enum HeadOutput : uint8_t { kSparse = 1, kColbert = 2, kHidden = 4 };
 
 // One sequence's head outputs.
 struct SequenceHeads {
@@ -474,6 +475,9 @@ struct SequenceHeads {
     // its ColBERT vectors, one per position after <s>: `colbertRows` rows of the call's packed vectors from `colbertRow`
     size_t colbertRow = 0;
     size_t colbertRows = 0;
+    // its last hidden states, one per position after <s>: `hiddenRows` rows of the capture from `hiddenRow`
+    size_t hiddenRow = 0;
+    size_t hiddenRows = 0;
 };
 
 // FlagEmbedding's sparse vector: per token id the largest weight over its positions, without <s>, </s>,
@@ -581,6 +585,7 @@ class EmbedWorker : public ModelCallWorker {
         if (outputs.empty()) return pooled;
         Napi::Array sparse = Napi::Array::New(env, lengths.size());
         Napi::Array colbert = Napi::Array::New(env, lengths.size());
+        Napi::Array hidden = Napi::Array::New(env, lengths.size());
         for (uint32_t s = 0; s < lengths.size(); s++) {
             const SequenceHeads & h = heads[s];
             if (outputs[s] & kSparse) {
@@ -595,6 +600,14 @@ class EmbedWorker : public ModelCallWorker {
             } else {
                 sparse.Set(s, env.Null());
             }
+            if (outputs[s] & kHidden) {
+                const size_t width = static_cast<size_t>(llama_model_n_embd(state->model));
+                auto rows = Napi::Float32Array::New(env, h.hiddenRows * width);
+                if (h.hiddenRows > 0) std::memcpy(rows.Data(), hiddenStates.data() + h.hiddenRow * width, h.hiddenRows * width * sizeof(float));
+                hidden.Set(s, rows);
+            } else {
+                hidden.Set(s, env.Null());
+            }
             if (outputs[s] & kColbert) {
                 const size_t size = state->heads->colbertSize();
                 auto vectors = Napi::Float32Array::New(env, h.colbertRows * size);
@@ -608,6 +621,7 @@ class EmbedWorker : public ModelCallWorker {
         result.Set("pooled", pooled);
         result.Set("sparse", sparse);
         result.Set("colbert", colbert);
+        result.Set("hidden", hidden);
         return result;
     }
 
@@ -638,6 +652,7 @@ class EmbedWorker : public ModelCallWorker {
         size_t start = 0;  // into tokens
         size_t colbertTotal = 0;
         bool everyCapturedWantsColbert = true;
+        bool keepHidden = false;
         for (size_t s = 0; s < lengths.size(); s++) {
             if (outputs[s] != 0 && lengths[s] > 1 && !(outputs[s] & kColbert)) everyCapturedWantsColbert = false;
         }
@@ -654,22 +669,30 @@ class EmbedWorker : public ModelCallWorker {
                     if (!everyCapturedWantsColbert) colbertRows.insert(colbertRows.end(), states, states + n * width);
                     colbertTotal += n;
                 }
+                if (outputs[s] & kHidden) {
+                    heads[s].hiddenRow = row;
+                    heads[s].hiddenRows = n;
+                    keepHidden = true;
+                }
                 row += n;
             }
             start += lengths[s];
         }
-        if (colbertTotal == 0) return;
-        const float * rows = everyCapturedWantsColbert ? capture.states.data() : colbertRows.data();
-        colbertVectors.resize(colbertTotal * colbertSize);
-        m3.colbert(rows, colbertTotal, colbertVectors.data());
-        size_t at = 0;  // into colbertVectors, in rows
-        for (size_t s = 0; s < lengths.size(); s++) {
-            const size_t n = lengths[s] - 1;
-            if (!(outputs[s] & kColbert) || n == 0) continue;
-            heads[s].colbertRow = at;
-            heads[s].colbertRows = n;
-            at += n;
+        if (colbertTotal > 0) {
+            const float * rows = everyCapturedWantsColbert ? capture.states.data() : colbertRows.data();
+            colbertVectors.resize(colbertTotal * colbertSize);
+            m3.colbert(rows, colbertTotal, colbertVectors.data());
+            size_t at = 0;  // into colbertVectors, in rows
+            for (size_t s = 0; s < lengths.size(); s++) {
+                const size_t n = lengths[s] - 1;
+                if (!(outputs[s] & kColbert) || n == 0) continue;
+                heads[s].colbertRow = at;
+                heads[s].colbertRows = n;
+                at += n;
+            }
         }
+        // the capture is this call's: its rows go back as they are to the sequences that ask for them
+        if (keepHidden) hiddenStates = std::move(capture.states);
     }
 
     std::vector<llama_token> tokens;
@@ -678,6 +701,7 @@ class EmbedWorker : public ModelCallWorker {
     std::vector<float> vectors;
     std::vector<SequenceHeads> heads;
     std::vector<float> colbertVectors;  // every asking sequence's ColBERT vectors, packed in batch order
+    std::vector<float> hiddenStates;    // the captured last hidden states, kept when a sequence asks for them
     Napi::ObjectReference cancelRef;
     const int32_t * cancel = nullptr;
 };
@@ -747,6 +771,14 @@ Napi::Object EmbeddingModel::Wrap(Napi::Env env, std::shared_ptr<ModelState> sta
     i.Set("hasMemory", s.hasMemory);
     i.Set("description", s.description);
     i.Set("colbertSize", s.heads ? s.heads->colbertSize() : 0);
+    // control and unknown tokens (<s>, <pad>, </s>, <unk>, <mask>): what a tokenizer's decode skips
+    std::vector<uint32_t> special;
+    for (int32_t id = 0; id < s.nVocab; id++) {
+        if (llama_vocab_get_attr(s.vocab, id) & (LLAMA_TOKEN_ATTR_CONTROL | LLAMA_TOKEN_ATTR_UNKNOWN)) special.push_back(static_cast<uint32_t>(id));
+    }
+    auto specialIds = Napi::Uint32Array::New(env, special.size());
+    if (!special.empty()) std::memcpy(specialIds.Data(), special.data(), special.size() * sizeof(uint32_t));
+    i.Set("specialTokens", specialIds);
     i.Freeze();
     self->infoObject = Napi::Persistent(i);
     return obj;
@@ -910,7 +942,9 @@ static Napi::Value queueEmbed(const Napi::CallbackInfo & info, const std::shared
         Napi::Uint8Array masks = info[1].As<Napi::Uint8Array>();
         outputs.assign(masks.Data(), masks.Data() + count);
         for (uint8_t mask : outputs) {
-            if ((mask & ~(kSparse | kColbert)) != 0) return rejected(env, call + ": outputs entries are 0..3 (1 sparse, 2 ColBERT)", "ERR_INVALID_ARG");
+            if ((mask & ~(kSparse | kColbert | kHidden)) != 0) {
+                return rejected(env, call + ": outputs entries are 0..7 (1 sparse, 2 ColBERT, 4 hidden states)", "ERR_INVALID_ARG");
+            }
         }
     }
     std::vector<llama_token> tokens;

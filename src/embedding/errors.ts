@@ -18,14 +18,15 @@ export class NonFiniteEmbeddingError extends Error {
   }
 }
 
-/** The request asks for an output (sparse, ColBERT) this server cannot give: `reason` says why. */
+/** The request asks for an output (sparse, ColBERT, hidden states) this server cannot give: `reason` says why. */
 export class OutputUnavailableError extends Error {
   override name = "OutputUnavailableError";
   constructor(
-    readonly output: "sparse" | "colbert",
+    readonly output: "sparse" | "colbert" | "hidden",
     readonly reason: string,
   ) {
-    super(`${output === "sparse" ? "Sparse" : "ColBERT"} outputs are not available on this server: ${reason}.`);
+    const what = { sparse: "Sparse outputs", colbert: "ColBERT outputs", hidden: "The last hidden states" }[output];
+    super(`${what} are not available on this server: ${reason}.`);
   }
 }
 

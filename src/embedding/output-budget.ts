@@ -15,6 +15,8 @@ export interface OutputShape {
   readonly sparse: boolean;
   /** Floats of one ColBERT vector; 0 when ColBERT vectors are not returned. */
   readonly colbertFloats: number;
+  /** Floats of one token's hidden state; 0 when hidden states are not returned. */
+  readonly hiddenFloats?: number;
 }
 
 const FLOAT_BYTES = 4;
@@ -27,7 +29,9 @@ export function outputBytes(tokens: number, shape: OutputShape): number {
   const sparse = shape.sparse ? tokens * SPARSE_ENTRY_BYTES : 0;
   // one ColBERT vector per token after <s>
   const colbert = shape.colbertFloats * FLOAT_BYTES * Math.max(tokens - 1, 0);
-  return dense + sparse + colbert;
+  // one hidden state per token, <s> included
+  const hidden = (shape.hiddenFloats ?? 0) * FLOAT_BYTES * tokens;
+  return dense + sparse + colbert + hidden;
 }
 
 /** Room held in the budget for one request. */

@@ -20,6 +20,7 @@ import {
   ShuttingDownError,
 } from "./errors.js";
 import { outputBytes, type OutputBudget, type OutputReservation, type OutputShape } from "./output-budget.js";
+import { decodeTokens, textTokens, type TextToken } from "./tokens.js";
 import { normalisePrefix } from "./vector.js";
 
 export type { SparseWeights };
@@ -33,13 +34,24 @@ export interface OutputRequest {
   readonly dense: boolean;
   readonly sparse: boolean;
   readonly colbert: boolean;
+  /** The encoder's last hidden state of every token (TEI's `/embed_all`); needs the native engine's heads. */
+  readonly hidden?: boolean;
 }
 
 export interface EmbedRequest {
   readonly inputs: readonly EmbeddingInput[];
   readonly truncate: boolean;
+  /**
+   * Which end of an input longer than the context `truncate` cuts (default "end"): "start" keeps the end of
+   * the text. `<s>` and `</s>` are kept either way.
+   */
+  readonly truncateFrom?: "end" | "start";
+  /** Most tokens one input may have (`<s>` and `</s>` included), below the context; absent: the context. */
+  readonly maxInputTokens?: number;
   /** Length of the returned dense vectors: a prefix, renormalised. */
   readonly dimensions: number;
+  /** false: the dense vector's prefix as the model pools it, not scaled to unit length (default true). */
+  readonly normalize?: boolean;
   /** Default: the dense vector only. Sparse and ColBERT come from the same forward pass. */
   readonly outputs?: OutputRequest;
   readonly signal?: AbortSignal;
@@ -53,6 +65,8 @@ export interface InputOutputs {
   readonly sparse?: SparseWeights;
   /** Unit vectors, one per token after `<s>` (`</s>` included), packed row after row. */
   readonly colbert?: Float32Array;
+  /** The last hidden state of every token, `<s>` and `</s>` included (the model's width each), packed. */
+  readonly hidden?: Float32Array;
 }
 
 export interface EmbedSummary {
@@ -121,11 +135,39 @@ export class EmbeddingPipeline {
     return this.embedder.heads ? undefined : (this.options.headsUnavailable ?? `the ${this.embedder.engine} engine runs no heads`);
   }
 
-  /** The vocabulary's entry for each id (SentencePiece's "\u2581" word marker kept); needs the heads. */
+  /** Why the last hidden states cannot be had; undefined when they can (the native engine captures them with its heads). */
+  get hiddenStatesUnavailable(): string | undefined {
+    return this.headsUnavailable;
+  }
+
+  /** The vocabulary's entry for each id (SentencePiece's "\u2581" word marker kept). */
   tokenTexts(ids: Uint32Array): string[] {
-    const heads = this.embedder.heads;
-    if (!heads) throw new OutputUnavailableError("sparse", this.headsUnavailable ?? "no heads");
-    return heads.tokenTexts(ids);
+    return this.embedder.vocabulary.texts(ids);
+  }
+
+  /**
+   * Each text's tokens as the model sees them, with the span of the input each covers; without
+   * `addSpecial`, no `<s>`/`</s>`. Runs the tokenizer only (off the event loop), no model: it takes no
+   * room in the queue.
+   */
+  async tokenize(texts: readonly string[], addSpecial: boolean): Promise<TextToken[][]> {
+    const sequences = await this.embedder.tokenize(texts);
+    // each token becomes an object of its own: MAX_REQUEST_TOKENS bounds them as it bounds embeddings
+    this.checkRequestTokens(sum(sequences.map((ids) => ids.length)));
+    return sequences.map((ids, i) => {
+      const kept = addSpecial ? ids : ids.subarray(1, ids.length - 1);
+      return textTokens(texts[i], kept, this.embedder.vocabulary, addSpecial);
+    });
+  }
+
+  /** The text each list of ids spells (Hugging Face's decoding of XLM-R's pieces); `skipSpecial` leaves out control tokens. */
+  decode(ids: readonly (readonly number[])[], skipSpecial: boolean, param: string): string[] {
+    this.checkRequestTokens(sum(ids.map((list) => list.length)));
+    return ids.map((list, i) => {
+      const name = ids.length > 1 ? `${param}[${i}]` : param;
+      this.checkTokenIds(list, name);
+      return decodeTokens(Uint32Array.from(list), this.embedder.vocabulary, skipSpecial);
+    });
   }
 
   /** Every input's outputs, held (and counted in MAX_OUTPUT_BYTES) until `release()`. */
@@ -153,13 +195,16 @@ export class EmbeddingPipeline {
   ): Promise<{ summary: EmbedSummary; reservation: OutputReservation }> {
     const { inputs } = request;
     const wanted = request.outputs ?? DENSE_ONLY;
-    const heads: HeadRequest | undefined = wanted.sparse || wanted.colbert ? { sparse: wanted.sparse, colbert: wanted.colbert } : undefined;
+    const hidden = wanted.hidden ?? false;
+    const heads: HeadRequest | undefined =
+      wanted.sparse || wanted.colbert || hidden ? { sparse: wanted.sparse, colbert: wanted.colbert, hidden } : undefined;
     const unavailable = heads && this.headsUnavailable;
-    if (unavailable) throw new OutputUnavailableError(wanted.sparse ? "sparse" : "colbert", unavailable);
+    if (unavailable) throw new OutputUnavailableError(wanted.sparse ? "sparse" : wanted.colbert ? "colbert" : "hidden", unavailable);
     const shape: OutputShape = {
       denseFloats: wanted.dense ? request.dimensions : 0,
       sparse: wanted.sparse,
       colbertFloats: wanted.colbert ? this.colbertDimensions : 0,
+      hiddenFloats: hidden ? this.dimensions : 0,
     };
     const bounds = inputs.map((input) => this.tokenBound(input));
     // token ids count as given: a request of ids over the limit is refused before it takes any room
@@ -172,12 +217,12 @@ export class EmbeddingPipeline {
       // a request over MAX_REQUEST_TOKENS is refused below, so it never needs more room than that
       admission = this.admit(inputs.length, Math.min(sum(bounds), this.options.maxRequestTokens));
       const sequences = await this.toSequences(inputs);
-      const fitted = sequences.map((sequence, i) => this.fit(sequence, inputs[i].param, request.truncate));
+      const fitted = sequences.map((sequence, i) => this.fit(sequence, inputs[i].param, request));
       const promptTokens = sum(fitted.map((sequence) => sequence.length));
       this.checkRequestTokens(promptTokens);
       reservation.resize(retainedBytes(fitted.map((sequence) => sequence.length)));
       const started = performance.now();
-      const toItem: OutputSink = (index, outputs) => sink(index, this.itemOf(outputs, wanted, request.dimensions));
+      const toItem: OutputSink = (index, outputs) => sink(index, this.itemOf(outputs, wanted, request));
       await admission
         .submit(fitted, toItem, { signal: request.signal, timeoutMs: this.options.requestTimeoutMs, heads })
         .catch((error: unknown) => {
@@ -220,11 +265,13 @@ export class EmbeddingPipeline {
   }
 
   /** What the request asked for of one input's outputs; the dense vector copied out of its batch's buffer. */
-  private itemOf(outputs: SequenceOutputs, wanted: OutputRequest, dimensions: number): InputOutputs {
+  private itemOf(outputs: SequenceOutputs, wanted: OutputRequest, request: EmbedRequest): InputOutputs {
+    const prefix = outputs.pooled.slice(0, request.dimensions);
     return {
-      dense: wanted.dense ? normalisePrefix(outputs.pooled.slice(0, dimensions)) : undefined,
+      dense: wanted.dense ? (request.normalize === false ? prefix : normalisePrefix(prefix)) : undefined,
       sparse: wanted.sparse ? (outputs.sparse ?? EMPTY_SPARSE) : undefined,
       colbert: wanted.colbert ? (outputs.colbert ?? EMPTY_VECTORS) : undefined,
+      hidden: wanted.hidden ? withFirstRow(outputs.pooled, outputs.hidden ?? EMPTY_VECTORS) : undefined,
     };
   }
 
@@ -256,9 +303,9 @@ export class EmbeddingPipeline {
     return inputs.map((input) => (input.kind === "text" ? tokenized[nextText++] : this.wrapTokens(input.tokens, input.param)));
   }
 
-  /** Checks client-sent ids (llama.cpp aborts the process on a bad one) and adds `<s>`/`</s>` if missing. */
-  private wrapTokens(tokens: readonly number[], param: string): Uint32Array {
-    const { nVocab, bosToken, eosToken } = this.embedder.info;
+  /** Client-sent ids must be in the vocabulary: llama.cpp aborts the process on a bad one. */
+  private checkTokenIds(tokens: readonly number[], param: string): void {
+    const { nVocab } = this.embedder.info;
     tokens.forEach((id, position) => {
       if (!Number.isInteger(id) || id < 0 || id >= nVocab) {
         throw new InputError(
@@ -268,22 +315,37 @@ export class EmbeddingPipeline {
         );
       }
     });
+  }
+
+  /** Checks client-sent ids and adds `<s>`/`</s>` if missing. */
+  private wrapTokens(tokens: readonly number[], param: string): Uint32Array {
+    const { bosToken, eosToken } = this.embedder.info;
+    this.checkTokenIds(tokens, param);
     const head = tokens[0] === bosToken ? [] : [bosToken];
     const tail = tokens[tokens.length - 1] === eosToken ? [] : [eosToken];
     return Uint32Array.from([...head, ...tokens, ...tail]);
   }
 
-  /** Inputs longer than the context are refused, or cut with `</s>` kept last when truncation is on. */
-  private fit(sequence: Uint32Array, param: string, truncate: boolean): Uint32Array {
-    const limit = this.contextSize;
+  /**
+   * Inputs longer than the context are refused, or cut when truncation is on: at the end (`</s>` kept last)
+   * or at the start (`<s>` kept first, then the input's last tokens).
+   */
+  private fit(sequence: Uint32Array, param: string, request: EmbedRequest): Uint32Array {
+    const limit = Math.min(this.contextSize, Math.max(request.maxInputTokens ?? Infinity, 2));
     if (sequence.length <= limit) return sequence;
-    if (!truncate) {
+    if (!request.truncate) {
+      const what = limit < this.contextSize ? "the request's limit" : "the model's context";
       throw new InputError(
-        `${param} has ${sequence.length} tokens, more than the model's context of ${limit} tokens ` +
-          `(<s> and </s> included). Shorten it or send "truncate": true.`,
+        `${param} has ${sequence.length} tokens, more than ${what} of ${limit} tokens ` +
+          `(<s> and </s> included). Shorten it or turn truncation on.`,
         param,
         "context_length_exceeded",
       );
+    }
+    if (request.truncateFrom === "start") {
+      const cut = sequence.slice(sequence.length - limit);
+      cut[0] = this.embedder.info.bosToken;
+      return cut;
     }
     const cut = sequence.slice(0, limit);
     cut[limit - 1] = this.embedder.info.eosToken;
@@ -293,5 +355,13 @@ export class EmbeddingPipeline {
 
 const EMPTY_SPARSE: SparseWeights = Object.freeze({ indices: new Uint32Array(0), values: new Float32Array(0) });
 const EMPTY_VECTORS = new Float32Array(0);
+
+/** `first` (the pooled vector: under CLS pooling, `<s>`'s last hidden state) followed by `rows`. */
+function withFirstRow(first: Float32Array, rows: Float32Array): Float32Array {
+  const all = new Float32Array(first.length + rows.length);
+  all.set(first);
+  all.set(rows, first.length);
+  return all;
+}
 
 const sum = (values: readonly number[]): number => values.reduce((total, value) => total + value, 0);

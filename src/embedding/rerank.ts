@@ -18,6 +18,10 @@ export interface RerankRequest {
   /** Hybrid mode's weights (FlagEmbedding's 0.4 / 0.2 / 0.4 when absent); missing kinds weigh 0. */
   readonly weights?: Partial<HybridWeights>;
   readonly truncate: boolean;
+  /** Which end of an over-long input `truncate` cuts (default the end). */
+  readonly truncateFrom?: "end" | "start";
+  /** Most tokens per input, below the context (Cohere's `max_tokens_per_doc`). */
+  readonly maxInputTokens?: number;
   readonly signal?: AbortSignal;
 }
 
@@ -74,6 +78,8 @@ export async function rerank(pipeline: EmbeddingPipeline, request: RerankRequest
     {
       inputs: [request.query, ...request.documents],
       truncate: request.truncate,
+      truncateFrom: request.truncateFrom,
+      maxInputTokens: request.maxInputTokens,
       dimensions: pipeline.dimensions,
       outputs: { dense: weights.dense > 0, sparse: weights.sparse > 0, colbert: weights.colbert > 0 },
       signal: request.signal,

@@ -99,7 +99,7 @@ const isFinite = (values: Float32Array | undefined): boolean => {
 const allFinite = (outputs: SequenceOutputs): boolean =>
   isFinite(outputs.pooled) && isFinite(outputs.sparse?.values) && isFinite(outputs.colbert);
 
-const NO_HEADS: HeadRequest = { sparse: false, colbert: false };
+const NO_HEADS: HeadRequest = { sparse: false, colbert: false, hidden: false };
 
 export class BatchScheduler {
   private queue: Entry[] = [];
@@ -181,7 +181,8 @@ export class BatchScheduler {
 
   private enqueue(sequences: readonly Uint32Array[], sink: OutputSink, submitOptions: SubmitOptions = {}): Promise<void> {
     if (sequences.length === 0) return Promise.resolve();
-    const heads = submitOptions.heads?.sparse || submitOptions.heads?.colbert ? submitOptions.heads : undefined;
+    const wanted = submitOptions.heads;
+    const heads = wanted?.sparse || wanted?.colbert || wanted?.hidden ? wanted : undefined;
     if (heads && !this.embedder.heads) return Promise.reject(new Error("the engine runs no heads: sparse and ColBERT outputs are unavailable"));
     const tokens = totalTokens(sequences);
     // the exact count may exceed the bound the room was reserved with (rare: text the tokenizer's

@@ -64,6 +64,8 @@ export interface HeadWeights {
 export interface HeadRequest {
   readonly sparse: boolean;
   readonly colbert: boolean;
+  /** The encoder's last hidden states themselves (captured by the same pass the heads read). */
+  readonly hidden: boolean;
 }
 
 /** Sparse lexical weights: ascending token ids (no `<s>`, `</s>`, `<pad>`, `<unk>`) and their weights (> 0). */
@@ -80,6 +82,8 @@ export interface SequenceOutputs {
   readonly sparse?: SparseWeights;
   /** When asked for: one unit vector per token after `<s>` (`</s>` included), packed. */
   readonly colbert?: Float32Array;
+  /** When asked for: the last hidden state (`info.dimensions` floats) of each token after `<s>`, packed. */
+  readonly hidden?: Float32Array;
 }
 
 /** The heads of an engine that runs them. */
@@ -91,8 +95,14 @@ export interface EmbedderHeads {
    * on the encoder's last hidden states.
    */
   embedBatch(sequences: readonly Uint32Array[], requests: readonly HeadRequest[], signal?: AbortSignal): Promise<SequenceOutputs[]>;
-  /** The vocabulary's entry for each id (SentencePiece's "\u2581" word marker kept). */
-  tokenTexts(ids: Uint32Array): string[];
+}
+
+/** The model's vocabulary, as its GGUF stores it. */
+export interface Vocabulary {
+  /** The entry of each id (SentencePiece's "\u2581" word marker kept); every id must be in [0, nVocab). */
+  texts(ids: Uint32Array): string[];
+  /** Control and unknown tokens (`<s>`, `<pad>`, `</s>`, `<unk>`, `<mask>`): what a decode may skip. */
+  readonly special: ReadonlySet<number>;
 }
 
 export type LlamaLogs = "none" | "warnings" | "all";
@@ -102,6 +112,7 @@ export interface Embedder {
   readonly device: DeviceName;
   readonly info: ModelInfo;
   readonly limits: BatchLimits;
+  readonly vocabulary: Vocabulary;
   /** Set when the engine was given heads and runs them. */
   readonly heads?: EmbedderHeads;
   /** What attention's products run on, where the engine chooses it (the native engine). */

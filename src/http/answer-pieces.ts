@@ -1,5 +1,7 @@
 import { endianness } from "node:os";
 import type { InputOutputs, SparseWeights } from "../embedding/pipeline.js";
+import { binaryOf, int8Of, ubinaryOf, uint8Of } from "../embedding/quantize.js";
+import type { EmbeddingType } from "./cohere-schemas.js";
 
 /**
  * The JSON text of the answers that carry vectors, as pieces for `sendJsonPieces`: one per item, and
@@ -70,4 +72,79 @@ export function* sparsePieces(items: readonly InputOutputs[]): Generator<string>
     yield `${n === 0 ? "" : ","}[${entries.join(",")}]`;
   }
   yield "]";
+}
+
+/** text-embeddings-inference's `/embed` answer (`EmbedResponse`): one array of numbers per input. */
+export function* densePieces(items: readonly InputOutputs[]): Generator<string> {
+  yield "[";
+  for (const [n, item] of items.entries()) yield `${n === 0 ? "" : ","}${vectorJson(item.dense ?? EMPTY, "float")}`;
+  yield "]";
+}
+
+/** text-embeddings-inference's `/embed_all` answer (`EmbedAllResponse`): per input, one array per token. */
+export function* hiddenStatesPieces(items: readonly InputOutputs[], width: number): Generator<string> {
+  yield "[";
+  for (const [n, item] of items.entries()) {
+    if (n > 0) yield ",";
+    yield* rowsJson(item.hidden ?? EMPTY, width, "float");
+  }
+  yield "]";
+}
+
+const EMPTY = new Float32Array(0);
+
+/** One embedding type of a dense vector, as Cohere's JSON holds it. */
+function typedVectorJson(vector: Float32Array, type: EmbeddingType): string {
+  switch (type) {
+    case "float":
+      return vectorJson(vector, "float");
+    case "base64":
+      return vectorJson(vector, "base64");
+    case "int8":
+      return `[${int8Of(vector).join(",")}]`;
+    case "uint8":
+      return `[${uint8Of(vector).join(",")}]`;
+    case "binary":
+      return `[${binaryOf(vector).join(",")}]`;
+    case "ubinary":
+      return `[${ubinaryOf(vector).join(",")}]`;
+  }
+}
+
+export interface CohereEmbedAnswer {
+  readonly id: string;
+  readonly items: readonly InputOutputs[];
+  /** The types asked for; undefined: v1's `embeddings_floats` answer, a bare list of float vectors. */
+  readonly types: readonly EmbeddingType[] | undefined;
+  readonly texts: readonly string[];
+  readonly promptTokens: number;
+  readonly apiVersion: "1" | "2";
+}
+
+/** Cohere's embed answer (`EmbedByTypeResponse`, or v1's `EmbedFloatsResponse`), each type computed as it is written. */
+export function* cohereEmbedPieces(answer: CohereEmbedAnswer): Generator<string> {
+  const vectors = function* (type: EmbeddingType): Generator<string> {
+    yield "[";
+    for (const [n, item] of answer.items.entries()) yield `${n === 0 ? "" : ","}${typedVectorJson(item.dense ?? EMPTY, type)}`;
+    yield "]";
+  };
+  const byType = answer.types !== undefined;
+  yield `{"id":${JSON.stringify(answer.id)},"response_type":"${byType ? "embeddings_by_type" : "embeddings_floats"}","embeddings":`;
+  if (answer.types === undefined) {
+    yield* vectors("float");
+  } else {
+    for (const [n, type] of [...new Set(answer.types)].entries()) {
+      yield `${n === 0 ? "{" : ","}"${type}":`;
+      yield* vectors(type);
+    }
+    yield "}";
+  }
+  yield ',"texts":[';
+  for (const [n, text] of answer.texts.entries()) yield `${n === 0 ? "" : ","}${JSON.stringify(text)}`;
+  yield `],"meta":${JSON.stringify(cohereMeta(answer.apiVersion, answer.promptTokens))}}`;
+}
+
+/** Cohere's `meta`: the API version answered and the tokens the model saw (nothing is billed). */
+export function cohereMeta(apiVersion: "1" | "2", promptTokens: number) {
+  return { api_version: { version: apiVersion }, billed_units: { input_tokens: promptTokens } };
 }

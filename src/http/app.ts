@@ -11,12 +11,14 @@ import { collectOpenApi, docsRoute } from "./openapi.js";
 import { requestLogPlugin } from "./request-log.js";
 import { clientErrorHandler, registerJsonParser } from "./wire.js";
 import { chatCompletionsRoute } from "./routes/chat-completions.js";
+import { cohereRoutes } from "./routes/cohere.js";
 import { embedSparseRoute } from "./routes/embed-sparse.js";
 import { embeddingsRoute } from "./routes/embeddings.js";
 import { healthRoute } from "./routes/health.js";
 import { metricsRoute, requestMetricsHook } from "./routes/metrics.js";
 import { modelsRoute } from "./routes/models.js";
 import { rerankRoute } from "./routes/rerank.js";
+import { teiRoutes } from "./routes/tei.js";
 
 export interface AppOptions {
   readonly config: Config;
@@ -45,7 +47,7 @@ export async function buildApp({ config, state, metrics, logger }: AppOptions): 
   await app.register(cors, { origin: config.corsOrigins === true ? "*" : [...config.corsOrigins] });
   await app.register(underPressure, {
     maxEventLoopDelay: config.maxEventLoopDelayMs,
-    pressureHandler: (_request, reply) => sendEventLoopOverload(reply),
+    pressureHandler: (request, reply) => sendEventLoopOverload(request, reply),
   });
   await collectOpenApi(app);
   // While shutting down, a finished response ends its keep-alive connection, so close() can finish.
@@ -67,6 +69,8 @@ export async function buildApp({ config, state, metrics, logger }: AppOptions): 
         await protectedScope.register(embeddingsRoute, routeOptions);
         await protectedScope.register(embedSparseRoute, routeOptions);
         await protectedScope.register(rerankRoute, routeOptions);
+        await protectedScope.register(teiRoutes, routeOptions);
+        await protectedScope.register(cohereRoutes, routeOptions);
         await protectedScope.register(chatCompletionsRoute);
       });
     },

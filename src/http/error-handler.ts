@@ -1,4 +1,4 @@
-import type { FastifyError, FastifyInstance, FastifySchemaValidationError } from "fastify";
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifySchemaValidationError } from "fastify";
 import fp from "fastify-plugin";
 import {
   CapacityError,
@@ -9,6 +9,7 @@ import {
   RequestTimeoutError,
   ShuttingDownError,
 } from "../embedding/errors.js";
+import { errorAnswer } from "./error-shapes.js";
 import { ApiError, errors } from "./errors.js";
 
 /** `/input/3/1` -> `input[3][1]`, the way OpenAI names parameters. */
@@ -23,7 +24,7 @@ function fromValidation(validation: FastifySchemaValidationError[], context: str
   const [first] = validation;
   const missing = (first.params as { missingProperty?: string }).missingProperty;
   const param = paramName(first.instancePath, missing);
-  if (param?.startsWith("input") && !missing) {
+  if ((param === "input" || param?.startsWith("input[")) && !missing) {
     return errors.invalidRequest(
       "Invalid 'input': expected a string, an array of strings, an array of integer token ids, " +
         "or an array of arrays of integer token ids.",
@@ -62,6 +63,13 @@ export function toApiError(error: unknown, bodyLimit: number): ApiError {
   return errors.internal();
 }
 
+/** Answers `apiError` in the shape of the API the request's route belongs to (its `errorShape`), Retry-After included. */
+export function sendApiError(request: FastifyRequest, reply: FastifyReply, apiError: ApiError, extra: Record<string, unknown> = {}): FastifyReply {
+  const { status, body } = errorAnswer(apiError, request.routeOptions.config.errorShape ?? "openai");
+  if (apiError.retryAfter !== undefined) reply.header("retry-after", String(apiError.retryAfter));
+  return reply.code(status).send({ ...extra, ...body });
+}
+
 export const errorHandlerPlugin = fp<{ bodyLimit: number }>(async (app: FastifyInstance, { bodyLimit }) => {
   app.setErrorHandler((error, request, reply) => {
     if (error instanceof ClientGoneError) {
@@ -73,8 +81,7 @@ export const errorHandlerPlugin = fp<{ bodyLimit: number }>(async (app: FastifyI
     if (apiError.statusCode >= 500 && apiError.type === "server_error") {
       request.log.error({ err: error }, "request failed");
     }
-    if (apiError.retryAfter !== undefined) reply.header("retry-after", String(apiError.retryAfter));
-    return reply.code(apiError.statusCode).send(apiError.toBody());
+    return sendApiError(request, reply, apiError);
   });
   app.setNotFoundHandler((request, reply) => {
     const apiError = errors.notFound(`Unknown route: ${request.method} ${request.url.split("?")[0]}`, "unknown_route");

@@ -18,6 +18,15 @@ export function parseInput(input: EmbeddingsBodyType["input"], maxInputs: number
   );
 }
 
+/** The requested length of dense vectors (`requested`, absent: the model's), at most the model's. */
+export function dimensionsOf(requested: number | null | undefined, modelDimensions: number, param = "dimensions"): number {
+  const dimensions = requested ?? modelDimensions;
+  if (dimensions > modelDimensions) {
+    throw new InputError(`Invalid '${param}': ${dimensions} is more than the model's ${modelDimensions}.`, param, "invalid_value");
+  }
+  return dimensions;
+}
+
 export function textInput(text: string, param: string): EmbeddingInput {
   if (text.length === 0) throw new InputError(`'${param}' must not be an empty string.`, param, "empty_input");
   return { kind: "text", text, param };
@@ -26,4 +35,12 @@ export function textInput(text: string, param: string): EmbeddingInput {
 function tokenInput(tokens: number[], param: string): EmbeddingInput {
   if (tokens.length === 0) throw new InputError(`'${param}' must not be an empty token list.`, param, "empty_input");
   return { kind: "tokens", tokens, param };
+}
+
+/** text-embeddings-inference's truncation fields as the pipeline's: `truncate` (absent or null: the server's default) and which end is cut. */
+export function teiTruncation(defaultTruncate: boolean, body: { truncate?: boolean | null; truncation_direction?: string }) {
+  return {
+    truncate: body.truncate ?? defaultTruncate,
+    truncateFrom: body.truncation_direction?.toLowerCase() === "left" ? ("start" as const) : ("end" as const),
+  };
 }

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from "fastify";
 import fp from "fastify-plugin";
+import type { EmbedSummary } from "../embedding/pipeline.js";
 
 export interface EmbeddingStats {
   readonly inputs: number;
@@ -11,6 +12,11 @@ declare module "fastify" {
   interface FastifyRequest {
     embeddingStats?: EmbeddingStats;
   }
+}
+
+/** What a request embedded, for its log line. */
+export function statsOf(inputs: number, summary: EmbedSummary): EmbeddingStats {
+  return { inputs, tokens: summary.promptTokens, queueAndInferenceMs: Math.round(summary.timings.queueAndInferenceMs) };
 }
 
 /** One log line per request, with what it embedded; never bodies or headers (keys live there). */

@@ -1,4 +1,5 @@
 import { Type, type Static } from "@sinclair/typebox";
+import { TruncationDirection } from "./tei-schemas.js";
 
 /**
  * Shapes of the sparse and rerank routes that follow other servers' APIs: text-embeddings-inference's
@@ -9,14 +10,8 @@ import { Type, type Static } from "@sinclair/typebox";
 export const EmbedSparseBody = Type.Object(
   {
     inputs: Type.Union([Type.String(), Type.Array(Type.String())], { description: "Text(s) to embed." }),
-    truncate: Type.Optional(Type.Boolean({ description: "Cut inputs longer than the context instead of answering 400." })),
-    truncation_direction: Type.Optional(
-      Type.Unsafe<"Right" | "right" | "Left" | "left">({
-        type: "string",
-        enum: ["Right", "right", "Left", "left"],
-        description: "Only Right (keep the start) is supported.",
-      }),
-    ),
+    truncate: Type.Optional(Type.Union([Type.Boolean(), Type.Null()], { description: "Cut inputs longer than the context instead of refusing them (default TRUNCATE)." })),
+    truncation_direction: Type.Optional(TruncationDirection),
   },
   { additionalProperties: true },
 );
@@ -37,7 +32,8 @@ export const RerankBody = Type.Object(
     return_documents: Type.Optional(Type.Boolean({ description: "Include each document's text (documents shape)." })),
     return_text: Type.Optional(Type.Boolean({ description: "Include each text (TEI shape)." })),
     raw_scores: Type.Optional(Type.Boolean({ description: "TEI: accepted; scores are never passed through a sigmoid." })),
-    truncate: Type.Optional(Type.Boolean({ description: "Cut inputs longer than the context instead of answering 400." })),
+    truncate: Type.Optional(Type.Union([Type.Boolean(), Type.Null()], { description: "Cut inputs longer than the context instead of refusing them (default TRUNCATE)." })),
+    truncation_direction: Type.Optional(TruncationDirection),
     model: Type.Optional(Type.Union([Type.String(), Type.Null()], { description: "Echoed back." })),
     mode: Type.Optional(
       Type.Unsafe<"dense" | "sparse" | "colbert" | "hybrid">({

@@ -1,6 +1,8 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { Config } from "../config/load.js";
+import type { ErrorShape } from "./error-shapes.js";
 import type { ReadyService, ServiceState } from "../service/state.js";
+import { sendApiError } from "./error-handler.js";
 import { errors } from "./errors.js";
 
 /** What the routes that serve the model are registered with. */
@@ -29,14 +31,16 @@ declare module "fastify" {
   interface FastifyContextConfig {
     /** @fastify/under-pressure's per-route handler (its README), typed here: that plugin does not augment it. */
     pressureHandler?: (request: FastifyRequest, reply: FastifyReply) => void;
+    /** The API whose error shape the route answers in (default OpenAI's). */
+    errorShape?: ErrorShape;
   }
 }
 
 /**
- * The 503 for a lagging event loop (@fastify/under-pressure), with Retry-After. `extra` goes in front of the
- * error, for routes whose 503 says more (/health's `status`).
+ * The answer to a lagging event loop (@fastify/under-pressure), with Retry-After, in the route's error shape
+ * (OpenAI's 503, TEI's and Cohere's 429). `extra` goes in front of the error, for routes whose answer says
+ * more (/health's `status`).
  */
-export function sendEventLoopOverload(reply: FastifyReply, extra: Record<string, unknown> = {}): void {
-  const apiError = errors.overloaded("The server is overloaded (event loop delay); retry shortly.", 1);
-  void reply.code(503).header("retry-after", String(apiError.retryAfter)).send({ ...extra, ...apiError.toBody() });
+export function sendEventLoopOverload(request: FastifyRequest, reply: FastifyReply, extra: Record<string, unknown> = {}): void {
+  void sendApiError(request, reply, errors.overloaded("The server is overloaded (event loop delay); retry shortly.", 1), extra);
 }

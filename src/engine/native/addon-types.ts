@@ -82,9 +82,10 @@ export interface NativeHeads {
   readonly colbertBias: Float32Array;
 }
 
-/** embedWithHeads()'s per-sequence request: bit 1 = sparse, bit 2 = ColBERT (0 = pooled vector only). */
+/** embedWithHeads()'s per-sequence request: bit 1 = sparse, bit 2 = ColBERT, bit 4 = hidden states (0 = pooled vector only). */
 export const NATIVE_SPARSE = 1;
 export const NATIVE_COLBERT = 2;
+export const NATIVE_HIDDEN = 4;
 
 export interface NativeHeadsResult {
   /** Pooled vectors as embed() returns them. */
@@ -93,6 +94,8 @@ export interface NativeHeadsResult {
   readonly sparse: ({ readonly indices: Uint32Array; readonly values: Float32Array } | null)[];
   /** Per sequence that asked: one unit vector of colbertSize floats per position after <s>, packed. */
   readonly colbert: (Float32Array | null)[];
+  /** Per sequence that asked: the encoder's last hidden state (nEmbd floats) of each position after <s>, packed. */
+  readonly hidden: (Float32Array | null)[];
 }
 
 export interface NativeModelInfo {
@@ -127,6 +130,8 @@ export interface NativeModelInfo {
   readonly description: string;
   /** Length of a ColBERT vector; 0 when loaded without heads. */
   readonly colbertSize: number;
+  /** Ids of the control and unknown tokens (<s>, <pad>, </s>, <unk>, <mask>), ascending. */
+  readonly specialTokens: Uint32Array;
 }
 
 export interface NativeEmbeddingModel {

@@ -8,11 +8,12 @@ import type {
   EmbedderHeads,
   EmbedderOptions,
   HeadRequest,
+  Vocabulary,
   HeadWeights,
   ModelInfo,
   SequenceOutputs,
 } from "../types.js";
-import { NATIVE_COLBERT, NATIVE_SPARSE, type NativeAddon, type NativeEmbeddingModel, type NativeError, type NativeHeads } from "./addon-types.js";
+import { NATIVE_COLBERT, NATIVE_HIDDEN, NATIVE_SPARSE, type NativeAddon, type NativeEmbeddingModel, type NativeError, type NativeHeads } from "./addon-types.js";
 import { loadAddon, nativeAddonLoadError } from "./load-addon.js";
 
 /** llama.cpp's cap on sequences per context (LLAMA_MAX_SEQ). */
@@ -25,6 +26,7 @@ const MAX_SEQUENCES = 256;
 class NativeEmbedder implements Embedder {
   readonly engine = "native" as const;
   readonly heads: EmbedderHeads | undefined;
+  readonly vocabulary: Vocabulary;
   readonly attentionPrecision: AttentionPrecision;
   private queue: Promise<unknown> = Promise.resolve();
   private disposing: Promise<void> | undefined;
@@ -41,9 +43,9 @@ class NativeEmbedder implements Embedder {
         ? {
             colbertDimensions: model.info.colbertSize,
             embedBatch: (sequences, requests, signal) => this.embedWithHeads(sequences, requests, signal),
-            tokenTexts: (ids) => model.tokenTexts(ids),
           }
         : undefined;
+    this.vocabulary = { texts: (ids) => model.tokenTexts(ids), special: new Set(model.info.specialTokens) };
   }
 
   tokenize(texts: readonly string[]): Promise<Uint32Array[]> {
@@ -59,13 +61,17 @@ class NativeEmbedder implements Embedder {
     requests: readonly HeadRequest[],
     signal?: AbortSignal,
   ): Promise<SequenceOutputs[]> {
-    const masks = Uint8Array.from(requests, (r) => (r.sparse ? NATIVE_SPARSE : 0) | (r.colbert ? NATIVE_COLBERT : 0));
+    const masks = Uint8Array.from(
+      requests,
+      (r) => (r.sparse ? NATIVE_SPARSE : 0) | (r.colbert ? NATIVE_COLBERT : 0) | (r.hidden ? NATIVE_HIDDEN : 0),
+    );
     const result = await this.serialised((cancel) => this.model.embedWithHeads(sequences, masks, cancel), signal);
     const dim = this.info.dimensions;
     return sequences.map((_, i) => ({
       pooled: result.pooled.subarray(i * dim, (i + 1) * dim),
       sparse: result.sparse[i] ?? undefined,
       colbert: result.colbert[i] ?? undefined,
+      hidden: result.hidden[i] ?? undefined,
     }));
   }
 

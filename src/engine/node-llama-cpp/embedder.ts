@@ -2,7 +2,7 @@ import { getLlama, LlamaLogLevel, type Llama, type LlamaEmbeddingContext, type L
 import { DeviceUnavailableError } from "../errors.js";
 import { offThreadTokenizer } from "./tokenizer.js";
 import { resolveThreads } from "../threads.js";
-import type { Embedder, EmbedderOptions, ModelInfo } from "../types.js";
+import type { Embedder, EmbedderOptions, ModelInfo, Vocabulary } from "../types.js";
 
 /**
  * Runs the model through node-llama-cpp's embedding context: one input per evaluation, on its own
@@ -28,6 +28,7 @@ class NodeLlamaCppEmbedder implements Embedder {
     private readonly model: LlamaModel,
     private readonly context: LlamaEmbeddingContext,
     readonly info: ModelInfo,
+    readonly vocabulary: Vocabulary,
     readonly device: "cpu" | "cuda",
     private readonly releaseLlama: () => Promise<void>,
   ) {
@@ -132,13 +133,13 @@ export async function loadNodeLlamaCppEmbedder(options: EmbedderOptions): Promis
       threads: resolveThreads(options.threads),
     });
     const info: ModelInfo = {
-      nVocab: vocabularySize(model),
+      nVocab: ggufVocabulary(model).tokens.length,
       dimensions: model.embeddingVectorSize,
       contextSize,
       bosToken: requiredToken(model.tokens.bos, "<s>"),
       eosToken: requiredToken(model.tokens.eos, "</s>"),
     };
-    return new NodeLlamaCppEmbedder(options.modelPath, model, context, info, llama.gpu === false ? "cpu" : "cuda", shared.release);
+    return new NodeLlamaCppEmbedder(options.modelPath, model, context, info, vocabularyOf(model), llama.gpu === false ? "cpu" : "cuda", shared.release);
   } catch (error) {
     await model.dispose();
     await shared.release();
@@ -146,8 +147,30 @@ export async function loadNodeLlamaCppEmbedder(options: EmbedderOptions): Promis
   }
 }
 
-function vocabularySize(model: LlamaModel): number {
-  const tokens = model.fileInfo.metadata.tokenizer?.ggml?.tokens;
-  if (!Array.isArray(tokens)) throw new Error("the model's GGUF has no tokenizer.ggml.tokens");
-  return tokens.length;
+/** The GGUF's tokenizer.ggml.tokens and token_type, as node-llama-cpp read them from the file's header. */
+function ggufVocabulary(model: LlamaModel): { tokens: readonly string[]; types: readonly number[] } {
+  const ggml = model.fileInfo.metadata.tokenizer?.ggml as { tokens?: unknown; token_type?: unknown } | undefined;
+  if (!Array.isArray(ggml?.tokens)) throw new Error("the model's GGUF has no tokenizer.ggml.tokens");
+  return { tokens: ggml.tokens as string[], types: Array.isArray(ggml.token_type) ? (ggml.token_type as number[]) : [] };
+}
+
+/** llama.cpp's token types (llama_token_type): 2 unknown, 3 control. */
+const UNKNOWN_TOKEN = 2;
+const CONTROL_TOKEN = 3;
+
+function vocabularyOf(model: LlamaModel): Vocabulary {
+  const { tokens, types } = ggufVocabulary(model);
+  const special = new Set<number>();
+  types.forEach((type, id) => {
+    if (type === UNKNOWN_TOKEN || type === CONTROL_TOKEN) special.add(id);
+  });
+  return {
+    texts: (ids) =>
+      Array.from(ids, (id) => {
+        const text = tokens[id];
+        if (text === undefined) throw new Error(`token id ${id} is not in the vocabulary`);
+        return text;
+      }),
+    special,
+  };
 }

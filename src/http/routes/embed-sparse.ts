@@ -1,13 +1,16 @@
 import type { FastifyPluginAsync } from "fastify";
 import { sparsePieces } from "../answer-pieces.js";
-import { errors } from "../errors.js";
+import { errorResponses } from "../error-shapes.js";
 import { sendJsonPieces } from "../json-stream.js";
-import { parseInput } from "../parse-input.js";
+import { parseInput, teiTruncation } from "../parse-input.js";
 import { EmbedSparseBody, EmbedSparseResponse, type EmbedSparseBodyType } from "../rerank-schemas.js";
-import { ErrorSchema } from "../schemas.js";
+import { statsOf } from "../request-log.js";
 import { disconnectSignal, readyService, type ServingRouteOptions } from "../serving.js";
 
-/** text-embeddings-inference's `/embed_sparse`, so its clients get BGE-M3's lexical weights unchanged. */
+/**
+ * text-embeddings-inference's `/embed_sparse`, so its clients get BGE-M3's lexical weights unchanged; errors
+ * in TEI's shape (424 without the heads, as TEI answers a model without SPLADE pooling).
+ */
 export const embedSparseRoute: FastifyPluginAsync<ServingRouteOptions> = async (app, { config, state }) => {
   app.post<{ Body: EmbedSparseBodyType }>(
     "/embed_sparse",
@@ -15,28 +18,22 @@ export const embedSparseRoute: FastifyPluginAsync<ServingRouteOptions> = async (
       schema: {
         summary: "Sparse lexical weights (text-embeddings-inference's shape)",
         body: EmbedSparseBody,
-        response: { 200: EmbedSparseResponse, "4xx": ErrorSchema, "5xx": ErrorSchema },
+        response: { 200: EmbedSparseResponse, ...errorResponses("tei") },
       },
+      config: { errorShape: "tei" },
     },
     async (request, reply) => {
       const service = readyService(state);
       const { body } = request;
-      if (body.truncation_direction?.toLowerCase() === "left") {
-        throw errors.invalidRequest(
-          "Only 'truncation_direction': 'Right' is supported (inputs are cut at the end, keeping </s>).",
-          "truncation_direction",
-          "invalid_value",
-        );
-      }
       const inputs = parseInput(body.inputs, config.maxInputs, "inputs");
       const result = await service.pipeline.embed({
         inputs,
         dimensions: service.pipeline.dimensions,
         outputs: { dense: false, sparse: true, colbert: false },
-        truncate: body.truncate ?? config.truncate,
+        ...teiTruncation(config.truncate, body),
         signal: disconnectSignal(reply),
       });
-      request.embeddingStats = { inputs: inputs.length, tokens: result.promptTokens, queueAndInferenceMs: Math.round(result.timings.queueAndInferenceMs) };
+      request.embeddingStats = statsOf(inputs.length, result);
       return sendJsonPieces(reply, sparsePieces(result.items), { done: result.release, stalledAfterMs: config.requestTimeoutMs });
     },
   );

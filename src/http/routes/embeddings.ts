@@ -2,7 +2,8 @@ import type { FastifyPluginAsync } from "fastify";
 import { embeddingsPieces } from "../answer-pieces.js";
 import { errors } from "../errors.js";
 import { sendJsonPieces } from "../json-stream.js";
-import { parseInput } from "../parse-input.js";
+import { dimensionsOf, parseInput } from "../parse-input.js";
+import { statsOf } from "../request-log.js";
 import { disconnectSignal, readyService, type ServingRouteOptions } from "../serving.js";
 import { EmbeddingsBody, EmbeddingsResponse, ErrorSchema, type EmbeddingsBodyType } from "../schemas.js";
 
@@ -20,15 +21,7 @@ export const embeddingsRoute: FastifyPluginAsync<ServingRouteOptions> = async (a
       const service = readyService(state);
       const { body } = request;
       const inputs = parseInput(body.input, config.maxInputs);
-      const maxDimensions = service.pipeline.dimensions;
-      const dimensions = body.dimensions ?? maxDimensions;
-      if (dimensions > maxDimensions) {
-        throw errors.invalidRequest(
-          `Invalid 'dimensions': ${dimensions} is more than the model's ${maxDimensions}.`,
-          "dimensions",
-          "invalid_value",
-        );
-      }
+      const dimensions = dimensionsOf(body.dimensions, service.pipeline.dimensions);
       const dense = body.return_dense ?? true;
       const heads = { sparse: body.return_sparse ?? false, colbert: body.return_colbert_vecs ?? false };
       if (!dense && !heads.sparse && !heads.colbert) {
@@ -45,11 +38,7 @@ export const embeddingsRoute: FastifyPluginAsync<ServingRouteOptions> = async (a
         truncate: body.truncate ?? config.truncate,
         signal: disconnectSignal(reply),
       });
-      request.embeddingStats = {
-        inputs: inputs.length,
-        tokens: result.promptTokens,
-        queueAndInferenceMs: Math.round(result.timings.queueAndInferenceMs),
-      };
+      request.embeddingStats = statsOf(inputs.length, result);
       const pieces = embeddingsPieces({
         items: result.items,
         format: body.encoding_format ?? "float",

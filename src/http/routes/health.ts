@@ -21,7 +21,7 @@ export const healthRoute: FastifyPluginAsync<HealthRouteOptions> = async (app, {
   });
   const schema = { summary: "Readiness of the server", response: { 200: HealthResponse, 503: Type.Intersect([notReady, ErrorSchema]) } };
   // a lagging event loop: not ready for more traffic (readiness probes), and the 503 keeps this route's shape
-  const routeConfig = { pressureHandler: (_request: FastifyRequest, reply: FastifyReply) => sendEventLoopOverload(reply, { status: "overloaded" }) };
+  const routeConfig = { pressureHandler: (request: FastifyRequest, reply: FastifyReply) => sendEventLoopOverload(request, reply, { status: "overloaded" }) };
   app.get("/health", { schema, config: routeConfig }, async (_request, reply) => {
     const service = state.current;
     if (!service) {
