@@ -12,6 +12,7 @@ import { GgufReader } from "./helpers/gguf-reader.js";
 import { randomHeads } from "./helpers/heads.js";
 import { TINY, TINY_K, testModel } from "./helpers/models.js";
 import { nativeAddonOrSkip } from "./helpers/native.js";
+import { seededUniform } from "./helpers/random.js";
 
 const addon = nativeAddonOrSkip(t);
 
@@ -22,16 +23,10 @@ function firstDifference(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return -1;
 }
 
-/** Seeded uniform ids in [4, nVocab) (mulberry32): past the specials, scattered over the whole table. */
+/** Seeded uniform ids in [4, nVocab): past the specials, scattered over the whole table. */
 function randomIds(count: number, nVocab: number, seed: number): Uint32Array {
-  let state = seed >>> 0;
-  return Uint32Array.from({ length: count }, () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let z = state;
-    z = Math.imul(z ^ (z >>> 15), z | 1);
-    z ^= z + Math.imul(z ^ (z >>> 7), z | 61);
-    return 4 + Math.floor((((z ^ (z >>> 14)) >>> 0) / 4294967296) * (nVocab - 4));
-  });
+  const next = seededUniform(seed);
+  return Uint32Array.from({ length: count }, () => 4 + Math.floor(next() * (nVocab - 4)));
 }
 
 /** <s> ids </s>. */
