@@ -47,6 +47,7 @@ void ModelState::release() {
         llama_model_free(model);
         model = nullptr;
     }
+    tokenRows.reset();
     heads.reset();
     vocab = nullptr;
 }
@@ -69,6 +70,7 @@ struct LoadOptions {
     int f32KeyValues = -1;       // patch 0003, flash attention keeps K/V in F32: 1 yes, 0 no, -1 = !useGpu
     bool int16Attention = false; // patch 0003, with F32 K/V the CPU kernel runs its products on int16 (opt-in)
     bool profile = false;        // time every graph node (slower: one node per scheduler step)
+    bool tokenRowsFromFile = true;  // patch 0011: read the token-embedding rows a batch needs with pread (CPU only)
     std::unique_ptr<HeadWeights> heads;  // BGE-M3's sparse and ColBERT heads (absent: dense only)
 };
 
@@ -155,6 +157,9 @@ class LoadWorker : public PromiseWorker {
             throw CodedError("ERR_LOAD", "model file not found: " + options.modelPath);
         }
         auto loaded = std::make_shared<ModelState>();
+        // opened before llama.cpp maps the file (attach() below checks it is the same file); the GPU path keeps
+        // llama.cpp's own token-embedding lookup
+        if (options.tokenRowsFromFile && !options.useGpu) loaded->tokenRows = TokenRowReader::open(options.modelPath);
 
         llama_model_params mparams = llama_model_default_params();
         std::vector<ggml_backend_dev_t> gpus;
@@ -168,6 +173,7 @@ class LoadWorker : public PromiseWorker {
         loaded->model = llama_model_load_from_file(options.modelPath.c_str(), mparams);
         if (loaded->model == nullptr) throw CodedError("ERR_LOAD", withReason("failed to load model " + options.modelPath));
         clearCapturedErrors();
+        if (loaded->tokenRows && !loaded->tokenRows->attach(loaded->model, options.modelPath)) loaded->tokenRows.reset();
 
         loaded->vocab = llama_model_get_vocab(loaded->model);
         loaded->nVocab = llama_vocab_n_tokens(loaded->vocab);
@@ -213,6 +219,10 @@ class LoadWorker : public PromiseWorker {
         if (options.profile || options.heads) {
             cparams.cb_eval = evalCallback;
             cparams.cb_eval_user_data = loaded.get();  // the state outlives its context (release() frees ctx first)
+        }
+        if (loaded->tokenRows) {
+            cparams.token_embd_reader = TokenRowReader::read;
+            cparams.token_embd_reader_data = loaded->tokenRows.get();  // freed after the context (release())
         }
         cparams.op_offload = options.useGpu;
         cparams.offload_kqv = options.useGpu;
@@ -352,6 +362,12 @@ Napi::Value LoadModel(const Napi::CallbackInfo & info) {
         }
         Napi::Value prof = o.Get("profile");
         if (prof.IsBoolean()) options.profile = prof.As<Napi::Boolean>().Value();
+        Napi::Value rows = o.Get("tokenRowsFromFile");
+        if (rows.IsBoolean()) {
+            options.tokenRowsFromFile = rows.As<Napi::Boolean>().Value();
+        } else if (!rows.IsUndefined() && !rows.IsNull()) {
+            throw std::invalid_argument("tokenRowsFromFile must be a boolean");
+        }
         Napi::Value f32kv = o.Get("f32KeyValues");
         if (f32kv.IsBoolean()) {
             options.f32KeyValues = f32kv.As<Napi::Boolean>().Value() ? 1 : 0;
@@ -768,6 +784,7 @@ Napi::Object EmbeddingModel::Wrap(Napi::Env env, std::shared_ptr<ModelState> sta
     i.Set("flashAttention", s.flashAttention);
     i.Set("f32KeyValues", s.f32KeyValues);
     i.Set("int16Attention", s.int16Attention);
+    i.Set("tokenRowsFromFile", s.tokenRows != nullptr);
     i.Set("hasMemory", s.hasMemory);
     i.Set("description", s.description);
     i.Set("colbertSize", s.heads ? s.heads->colbertSize() : 0);

@@ -5,6 +5,7 @@
 
 #include "llama.h"
 #include "m3_heads.h"
+#include "token_rows.h"
 
 #include <atomic>
 #include <chrono>
@@ -42,6 +43,8 @@ struct ModelState {
     std::atomic<double> computeBufferBytes{0};
     std::unique_ptr<Profile> profile;  // set when loaded with profile: true (used by the eval callback)
     std::unique_ptr<M3Heads> heads;    // set when loaded with heads (sparse and ColBERT outputs)
+    // the context's token-embedding rows come from the file through it (patch 0011); freed after ctx
+    std::unique_ptr<TokenRowReader> tokenRows;
     // armed by an embed call that wants head outputs, for the length of its decode (under `compute`)
     HiddenCapture * capture = nullptr;
 

@@ -1,4 +1,5 @@
 import type { HeadWeights } from "../../src/engine/types.js";
+import { seededUniform } from "./random.js";
 
 /**
  * Seeded random heads for a model of `width` (ColBERT width x width like BGE-M3's 1024 x 1024), weights
@@ -6,15 +7,7 @@ import type { HeadWeights } from "../../src/engine/types.js";
  * fair share of tokens gets a weight above 0.
  */
 export function randomHeads(width: number, seed = 7): HeadWeights {
-  let state = seed >>> 0;
-  const next = () => {
-    // mulberry32
-    state = (state + 0x6d2b79f5) >>> 0;
-    let z = state;
-    z = Math.imul(z ^ (z >>> 15), z | 1);
-    z ^= z + Math.imul(z ^ (z >>> 7), z | 61);
-    return ((z ^ (z >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = seededUniform(seed);
   const bound = 1 / Math.sqrt(width);
   const uniform = (n: number) => Float32Array.from({ length: n }, () => (2 * next() - 1) * bound);
   return {

@@ -63,6 +63,13 @@ export interface NativeLoadOptions {
   readonly int16Attention?: boolean;
   /** Time every graph node (scripts/profile-long.ts); slower, for profiling only. */
   readonly profile?: boolean;
+  /**
+   * Read the token-embedding rows a batch needs from the model file with pread into a small input of the
+   * table's own type (patch 0011, native/src/token_rows.h), instead of get_rows on the mapped table, which faults
+   * ~64 KB of the file into RSS around every row. Same bytes, same vectors. Default true; the GPU path
+   * (useGpu) and a table not read in place from the mapping keep llama.cpp's own lookup. false: for tests.
+   */
+  readonly tokenRowsFromFile?: boolean;
   /** Pooling; "model" (default) = the GGUF's pooling type. Models without pooling are refused. */
   readonly pooling?: "model" | "mean" | "cls" | "last";
   /** BGE-M3's sparse and ColBERT heads, run by embedWithHeads(); absent = pooled vectors only. */
@@ -124,6 +131,8 @@ export interface NativeModelInfo {
   readonly f32KeyValues: boolean;
   /** Attention's products run on int16: asked for, F32 K/V on the CPU, and the CPU backend has the kernel. */
   readonly int16Attention: boolean;
+  /** The token-embedding rows come from the model file with pread (tokenRowsFromFile, and the table is read in place). */
+  readonly tokenRowsFromFile: boolean;
   /** The context keeps a KV cache (causal models); false for encoder-only models like BGE-M3. */
   readonly hasMemory: boolean;
   /** llama.cpp's one-line description, e.g. "bert 568M Q8_0". */

@@ -139,7 +139,8 @@ export const NATIVE_ATTENTION_MODES: Readonly<Record<string, NativeAttentionOpti
   plain: { flashAttention: "off" },
 });
 
-function nativeHeads(heads: HeadWeights): NativeHeads {
+/** The heads in the addon's load-option shape. */
+export function nativeHeads(heads: HeadWeights): NativeHeads {
   return {
     hiddenSize: heads.hiddenSize,
     sparseWeight: heads.sparse.weight,
