@@ -8,8 +8,8 @@
  *                    [--sections fidelity,latency,throughput,long,heads,paired-latency] [--requests 16]
  *                    [--heads-long 8190] [--rounds 40]
  *                    [--llama-server /path/to/llama-server] [--heads DIR|none]
- * An engine written `name:N` runs with MAX_BATCH_TOKENS=N, `name+int16` with ATTENTION_PRECISION=int16 (both may
- * be combined: `native:512+int16`). With --llama-server, the engine `llama-server`
+ * An engine written `name:N` runs with MAX_BATCH_TOKENS=N, `name+f32` (or +int16, +bf16) with that ATTENTION_PRECISION
+ * instead of the default auto (both may be combined: `native:512+f32`). With --llama-server, the engine `llama-server`
  * is llama.cpp's own server on the same file (latency and throughput; build it from the same llama.cpp).
  * Native servers load BGE-M3-shaped random heads (as production loads the real ones); the heads section
  * (native engines only) compares dense-only requests with dense + sparse + ColBERT ones and times a rerank.
@@ -143,17 +143,18 @@ for (const quant of quants) {
   }
 }
 
-/** `name[:batchTokens][+int16]` as its parts. */
-function engineSpec(engine: string): { name: string; batchTokens?: string; int16Attention: boolean } {
+/** `name[:batchTokens][+f32|+int16|+bf16]` as its parts. */
+function engineSpec(engine: string): { name: string; batchTokens?: string; attention?: string } {
   const [base, ...flags] = engine.split("+");
   const [name, batchTokens] = base.split(":");
-  const unknown = flags.filter((flag) => flag !== "int16");
-  if (unknown.length > 0) throw new Error(`engine ${engine}: unknown modifier ${unknown.join(", ")} (only +int16)`);
-  return { name, batchTokens, int16Attention: flags.includes("int16") };
+  if (flags.length > 1 || flags.some((flag) => !["f32", "int16", "bf16"].includes(flag))) {
+    throw new Error(`engine ${engine}: the modifier is one of +f32, +int16, +bf16`);
+  }
+  return { name, batchTokens, attention: flags[0] };
 }
 
 async function startEngine(engine: string, modelPath: string): Promise<ServerProcess> {
-  const { name: engineName, batchTokens, int16Attention } = engineSpec(engine);
+  const { name: engineName, batchTokens, attention } = engineSpec(engine);
   return engineName === "llama-server"
     ? startLlamaServer(values["llama-server"] ?? "llama-server", modelPath, resolveThreads(Number(values.threads)))
     : startServerProcess({
@@ -163,7 +164,7 @@ async function startEngine(engine: string, modelPath: string): Promise<ServerPro
       REQUEST_TIMEOUT_MS: "0", // one long input may take minutes
       M3_HEADS: engineName === "native" ? headsDir : "none",
       ...(batchTokens ? { MAX_BATCH_TOKENS: batchTokens } : {}),
-      ...(int16Attention ? { ATTENTION_PRECISION: "int16" } : {}),
+      ...(attention ? { ATTENTION_PRECISION: attention } : {}),
     });
 }
 
