@@ -21,7 +21,7 @@ t.test("defaults", async (t) => {
   t.equal(config.servedModelName, "bge-m3");
   t.equal(config.corsOrigins, true);
   t.same(config.hub, { endpoint: "", token: "" }, "huggingface.co, no token");
-  t.equal(config.attentionPrecision, "f32", "int16 attention is opt-in");
+  t.equal(config.attentionPrecision, "auto", "int16 attention products for quantised weights where the build has them");
 });
 
 t.test("environment variables use the seed's names", async (t) => {
@@ -70,7 +70,7 @@ t.test("bad values name the variable", async (t) => {
     [{ ROUTE_PREFIX: "api" }, [], /Invalid ROUTE_PREFIX/],
     [{ LOG_LEVEL: "loud" }, [], /Invalid LOG_LEVEL/],
     [{ HF_ENDPOINT: "hf-mirror.example" }, [], /Invalid HF_ENDPOINT: expected a value matching/],
-    [{ ATTENTION_PRECISION: "int8" }, [], /Invalid ATTENTION_PRECISION: expected one of f32, int16, got "int8"/],
+    [{ ATTENTION_PRECISION: "int8" }, [], /Invalid ATTENTION_PRECISION: expected one of auto, f32, int16, bf16, got "int8"/],
     [{}, ["--threads", "x"], /Invalid --threads/],
     [{}, ["--no-such-flag", "1"], /Unknown option '--no-such-flag'/],
   ];
