@@ -154,7 +154,7 @@ if (addon) {
   const flags = cpuFlags();
   const expected = expectedCpuKernels(native, flags);
   const reported = reportedCpuKernels(native);
-  t.test(`the kernels a ${native.build.cpu} build has on this CPU`, { skip: expected ? false : "needs Linux on x86" }, async (t) => {
+  t.test(`the kernels the ${native.build.cpu} build has on this CPU`, { skip: expected ? false : "needs Linux on x86" }, async (t) => {
     t.equal(reported.int8 ?? "ggml's", expected?.int8 ?? "ggml's", `int8 weight products (${native.systemInfo()})`);
     t.equal(reported.attention ?? "f32 only", expected?.attention ?? "f32 only", "attention products besides F32");
   });
