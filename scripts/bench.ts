@@ -8,9 +8,9 @@
  *                    [--sections fidelity,latency,throughput,long,heads,paired-latency] [--requests 16]
  *                    [--heads-long 8190] [--rounds 40]
  *                    [--llama-server /path/to/llama-server] [--heads DIR|none]
- * An engine written `name:N` runs with MAX_BATCH_TOKENS=N, `name+int16` with ATTENTION_PRECISION=int16, `name@DIR`
- * runs the server of another checkout (DIR/src/main.ts, its own addon), to compare two versions of the server
- * (all may be combined: `native:512+int16@../old`). With --llama-server, the engine `llama-server`
+ * An engine written `name:N` runs with MAX_BATCH_TOKENS=N, `name+f32` (or +int16, +bf16) with that ATTENTION_PRECISION
+ * instead of the default auto, `name@DIR` runs the server of another checkout (DIR/src/main.ts, its own addon), to
+ * compare two versions of the server (all may be combined: `native:512+f32@../old`). With --llama-server, the engine `llama-server`
  * is llama.cpp's own server on the same file (latency and throughput; build it from the same llama.cpp).
  * Native servers load BGE-M3-shaped random heads (as production loads the real ones); the heads section
  * (native engines only) compares dense-only requests with dense + sparse + ColBERT ones and times a rerank.
@@ -144,18 +144,19 @@ for (const quant of quants) {
   }
 }
 
-/** `name[:batchTokens][+int16][@checkout]` as its parts. */
-function engineSpec(engine: string): { name: string; batchTokens?: string; int16Attention: boolean; checkout?: string } {
+/** `name[:batchTokens][+f32|+int16|+bf16][@checkout]` as its parts. */
+function engineSpec(engine: string): { name: string; batchTokens?: string; attention?: string; checkout?: string } {
   const [spec, checkout] = engine.split("@");
   const [base, ...flags] = spec.split("+");
   const [name, batchTokens] = base.split(":");
-  const unknown = flags.filter((flag) => flag !== "int16");
-  if (unknown.length > 0) throw new Error(`engine ${engine}: unknown modifier ${unknown.join(", ")} (only +int16)`);
-  return { name, batchTokens, int16Attention: flags.includes("int16"), checkout };
+  if (flags.length > 1 || flags.some((flag) => !["f32", "int16", "bf16"].includes(flag))) {
+    throw new Error(`engine ${engine}: the modifier is one of +f32, +int16, +bf16`);
+  }
+  return { name, batchTokens, attention: flags[0], checkout };
 }
 
 async function startEngine(engine: string, modelPath: string): Promise<ServerProcess> {
-  const { name: engineName, batchTokens, int16Attention, checkout } = engineSpec(engine);
+  const { name: engineName, batchTokens, attention, checkout } = engineSpec(engine);
   const entry = checkout ? ["--import", "tsx", path.resolve(checkout, "src", "main.ts")] : undefined;
   return engineName === "llama-server"
     ? startLlamaServer(values["llama-server"] ?? "llama-server", modelPath, resolveThreads(Number(values.threads)))
@@ -166,7 +167,7 @@ async function startEngine(engine: string, modelPath: string): Promise<ServerPro
       REQUEST_TIMEOUT_MS: "0", // one long input may take minutes
       M3_HEADS: engineName === "native" ? headsDir : "none",
       ...(batchTokens ? { MAX_BATCH_TOKENS: batchTokens } : {}),
-      ...(int16Attention ? { ATTENTION_PRECISION: "int16" } : {}),
+      ...(attention ? { ATTENTION_PRECISION: attention } : {}),
     }, undefined, entry);
 }
 

@@ -19,12 +19,14 @@
  *                                 uses node-llama-cpp); require: build (cache allowed), fail loudly (CI on a
  *                                 machine with a compiler); skip: do nothing; force: rebuild, fail loudly
  *   NATIVE_GPU=none|cuda          default none
- *   NATIVE_CPU=native|portable|avx2
+ *   NATIVE_CPU=native|portable|avx2|avx-vnni
  *                                 native (default): tuned for this CPU; portable: every x86/ARM CPU variant,
  *                                 picked at run time (for Docker images / distributable builds); avx2 (x86
  *                                 hosts): one static addon for AVX2 + FMA + F16C and nothing newer, so that an
  *                                 AVX-512 host measures the kernels AVX2-only CPUs get (`npm run bench` and
- *                                 `profile` print the kernel the build took)
+ *                                 `profile` print the kernel the build took); avx-vnni (x86 hosts with
+ *                                 AVX-VNNI): the same plus AVX-VNNI, what Alder Lake and later client CPUs and
+ *                                 Intel's E-core Xeons run
  *   CUDA_ARCHITECTURES="86;89"    CMAKE_CUDA_ARCHITECTURES for NATIVE_GPU=cuda (default: ggml's choice)
  *   NATIVE_JOBS=N                 parallel compile jobs (default: available cores)
  *   NATIVE_CMAKE_ARGS="..."       extra -D flags passed to CMake (part of the key)
@@ -57,7 +59,7 @@ const require = createRequire(path.join(root, "package.json"));
 
 type Mode = "auto" | "require" | "skip" | "force";
 type Gpu = "none" | "cuda";
-type Cpu = "native" | "portable" | "avx2";
+type Cpu = "native" | "portable" | "avx2" | "avx-vnni";
 
 class BuildError extends Error {}
 
@@ -361,10 +363,11 @@ function sameInstalled(key: string): boolean {
 function cpuArgs(cpu: Cpu, armArch: string | undefined): string[] {
   if (cpu === "portable") return ["-DBGE_PORTABLE=ON"];
   if (armArch) return ["-DGGML_NATIVE=OFF", `-DGGML_CPU_ARM_ARCH=${armArch}`];
-  if (cpu === "avx2") {
-    // ggml's Haswell level, spelt out: our int8 and attention kernels then compile their AVX2 paths
+  if (cpu === "avx2" || cpu === "avx-vnni") {
+    // ggml's Haswell level (with AVX-VNNI: its alderlake variant), spelt out: our int8 and attention kernels then
+    // compile their AVX2 or AVX-VNNI paths
     return ["-DGGML_NATIVE=OFF", "-DGGML_AVX=ON", "-DGGML_AVX2=ON", "-DGGML_FMA=ON", "-DGGML_F16C=ON", "-DGGML_BMI2=ON",
-      "-DGGML_AVX512=OFF", "-DGGML_AVX512_VNNI=OFF", "-DGGML_AVX_VNNI=OFF"];
+      "-DGGML_AVX512=OFF", "-DGGML_AVX512_VNNI=OFF", `-DGGML_AVX_VNNI=${cpu === "avx-vnni" ? "ON" : "OFF"}`];
   }
   return ["-DGGML_NATIVE=ON"];
 }
@@ -372,7 +375,7 @@ function cpuArgs(cpu: Cpu, armArch: string | undefined): string[] {
 async function build(mode: Mode): Promise<void> {
   const started = Date.now();
   const gpu = pick<Gpu>("NATIVE_GPU", ["none", "cuda"], "none");
-  const cpu = pick<Cpu>("NATIVE_CPU", ["native", "portable", "avx2"], "native");
+  const cpu = pick<Cpu>("NATIVE_CPU", ["native", "portable", "avx2", "avx-vnni"], "native");
   const cudaArchs = (process.env.CUDA_ARCHITECTURES ?? "").trim().replace(/[\s,]+/g, ";");
   const extraArgs = (process.env.NATIVE_CMAKE_ARGS ?? "").split(/\s+/).filter(Boolean);
   const jobs = Math.max(1, Number(process.env.NATIVE_JOBS) || os.availableParallelism());
@@ -380,7 +383,9 @@ async function build(mode: Mode): Promise<void> {
     throw new BuildError(`NATIVE_TARGET_ARCH=${targetArch}: cross-compiling is supported for arm64 from a Linux host only`);
   }
   if (cross && gpu !== "none") throw new BuildError("NATIVE_TARGET_ARCH=arm64 builds the CPU addon only (NATIVE_GPU=none)");
-  if (cpu === "avx2" && (cross || process.arch !== "x64")) throw new BuildError("NATIVE_CPU=avx2 is for x86-64 hosts (NATIVE_CPU=native or portable elsewhere)");
+  if ((cpu === "avx2" || cpu === "avx-vnni") && (cross || process.arch !== "x64")) {
+    throw new BuildError(`NATIVE_CPU=${cpu} is for x86-64 hosts (NATIVE_CPU=native or portable elsewhere)`);
+  }
   const toolchain = cross ? path.join(nativeDir, "toolchains", "aarch64-linux-gnu.cmake") : undefined;
   // a cross build cannot probe the CPU it is for: NATIVE_CPU=native means one -march for it instead
   const armArch = cross && cpu === "native" ? (process.env.NATIVE_ARM_ARCH ?? "").trim() || "armv8.2-a+dotprod+fp16" : undefined;
@@ -435,6 +440,7 @@ async function build(mode: Mode): Promise<void> {
   const cmakeArgs = [
     `-DCMAKE_BUILD_TYPE=Release`,
     ...cpuArgs(cpu, armArch),
+    `-DBGE_CPU_TARGET=${cpu}`,
     `-DGGML_CUDA=${gpu === "cuda" ? "ON" : "OFF"}`,
     ...(gpu === "cuda" && cudaArchs ? [`-DCMAKE_CUDA_ARCHITECTURES=${cudaArchs}`] : []),
     ...extraArgs,

@@ -4,7 +4,7 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { parseArgs } from "node:util";
-import { BgeM3FileType, BgeM3Options, bgeM3FullSize, writeBgeM3Gguf } from "./gguf/bge-m3.js";
+import { BgeM3FileType, BgeM3Init, BgeM3Options, bgeM3FullSize, writeBgeM3Gguf } from "./gguf/bge-m3.js";
 
 const presets: Record<string, BgeM3Options> = {
   full: bgeM3FullSize,
@@ -12,7 +12,7 @@ const presets: Record<string, BgeM3Options> = {
   tiny: { layers: 2, width: 64, heads: 4, ffn: 128, contextLength: 8192, vocab: "real" }
 };
 
-const usage = `usage: make-model.ts --out FILE [--preset full|tiny] [--type f32|f16|q8_0|q4_k_m]
+const usage = `usage: make-model.ts --out FILE [--preset full|tiny] [--type f32|f16|q8_0|q4_k_m] [--init fan-in|bert]
   [--layers N] [--width N] [--heads N] [--ffn N] [--ctx N] [--vocab real|N] [--seed N]`;
 
 function integer(name: string, value: string | undefined): number | undefined {
@@ -30,6 +30,7 @@ async function main(): Promise<void> {
       out: { type: "string" },
       preset: { type: "string" },
       type: { type: "string", default: "f32" },
+      init: { type: "string" },
       layers: { type: "string" },
       width: { type: "string" },
       heads: { type: "string" },
@@ -61,7 +62,8 @@ async function main(): Promise<void> {
       vocab,
       seed: integer("seed", values.seed)
     }).filter(([, v]) => v !== undefined)),
-    fileType: values.type as BgeM3FileType
+    fileType: values.type as BgeM3FileType,
+    init: values.init as BgeM3Init | undefined
   };
 
   mkdirSync(dirname(values.out), { recursive: true });

@@ -4,11 +4,12 @@
  * own, so the total is a little above an unprofiled run) and prints a markdown table op -> ms (%).
  *
  *   tsx scripts/profile-long.ts [--model file.gguf] [--quant q8_0] [--lengths 1024,2048,4096,8190]
- *                               [--attention f32|int16|f16|plain] [--threads N]
+ *                               [--attention auto|f32|int16|bf16|f16|plain] [--threads N]
  *
- * --attention: f32 (default, the engine's CPU setting: flash attention with F32 K/V, patch 0003), int16 (the
- * same kernel with int16 products, ATTENTION_PRECISION=int16; F32 where the build lacks them), f16
- * (llama.cpp's stock CPU flash attention, K/V cast to F16), plain (flash attention off).
+ * --attention: auto (default, the server's CPU setting: flash attention with F32 K/V, patch 0003, its products
+ * on int16 or BF16 for quantised weights where the build has them), f32 (that kernel with F32 products), int16 and
+ * bf16 (with those products, ATTENTION_PRECISION; F32 where the build lacks them), f16 (llama.cpp's stock CPU flash
+ * attention, K/V cast to F16), plain (flash attention off).
  *
  * Without --model it uses the full-size synthetic BGE-M3 (test/helpers/models.ts FULL, generated once).
  */
@@ -25,7 +26,7 @@ const values = parseScriptOptions(import.meta.url, {
   model: { type: "string" },
   quant: { type: "string", default: "q8_0" },
   lengths: { type: "string", default: "1024,2048,4096,8190" },
-  attention: { type: "string", default: "f32" },
+  attention: { type: "string", default: "auto" },
   threads: { type: "string" },
 });
 

@@ -24,7 +24,7 @@ t.test("defaults", async (t) => {
   t.same(config.hub, { endpoint: "", token: "", offline: false }, "huggingface.co, no token, network allowed");
   t.same(config.download, DEFAULT_DOWNLOAD_SETTINGS, "5 minutes without data ends a download, 30 s without data an attempt; no proxy");
   t.same(DEFAULT_DOWNLOAD_SETTINGS, { timeoutMs: 300_000, stallTimeoutMs: 30_000, proxies: { httpsProxy: "", httpProxy: "", noProxy: "" } });
-  t.equal(config.attentionPrecision, "f32", "int16 attention is opt-in");
+  t.equal(config.attentionPrecision, "auto", "int16 or bf16 attention products for quantised weights where the build has them");
 });
 
 t.test("environment variables use the seed's names", async (t) => {
@@ -82,7 +82,7 @@ t.test("bad values name the variable", async (t) => {
     [{ ROUTE_PREFIX: "api" }, [], /Invalid ROUTE_PREFIX/],
     [{ LOG_LEVEL: "loud" }, [], /Invalid LOG_LEVEL/],
     [{ HF_ENDPOINT: "hf-mirror.example" }, [], /Invalid HF_ENDPOINT: expected a value matching/],
-    [{ ATTENTION_PRECISION: "int8" }, [], /Invalid ATTENTION_PRECISION: expected one of f32, int16, got "int8"/],
+    [{ ATTENTION_PRECISION: "int8" }, [], /Invalid ATTENTION_PRECISION: expected one of auto, f32, int16, bf16, got "int8"/],
     [{}, ["--threads", "x"], /Invalid --threads/],
     [{}, ["--no-such-flag", "1"], /Unknown option '--no-such-flag'/],
   ];

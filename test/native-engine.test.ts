@@ -3,6 +3,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import t from "tap";
+import { cpuFlags, expectedCpuKernels, type Int8Kernel, reportedCpuKernels } from "./helpers/cpu-kernels.js";
 import { nativeAddonOrSkip } from "./helpers/native.js";
 import type { NativeAddon, NativeError } from "../src/engine/native/addon-types.js";
 import { loadNativeEmbedder } from "../src/engine/native/native-embedder.js";
@@ -147,66 +148,82 @@ if (addon) {
     }
   });
 
-  // Q8_0, Q6_K and Q4_K products run in our int8 kernels (native/kernels/, patch 0005): AVX512-VNNI or
-  // AVX2, whichever the CPU backend was compiled for (it reports it as BGE_M3_INT8), ggml's own kernels
-  // elsewhere. Against the reference on the file's own dequantised weights only the activations' 8-bit
+  // The kernels this build must have on this CPU (from /proc/cpuinfo and the NATIVE_CPU flavour, not from what
+  // the addon says), and what its CPU backend reports: an AVX2 build that lost the int16 attention path, or a
+  // native build on an AVX-VNNI host that fell back to the AVX2 tile, fails here.
+  const flags = cpuFlags();
+  const expected = expectedCpuKernels(native, flags);
+  const reported = reportedCpuKernels(native);
+  t.test(`the kernels the ${native.build.cpu} build has on this CPU`, { skip: expected ? false : "needs Linux on x86" }, async (t) => {
+    t.equal(reported.int8 ?? "ggml's", expected?.int8 ?? "ggml's", `int8 weight products (${native.systemInfo()})`);
+    t.equal(reported.attention ?? "f32 only", expected?.attention ?? "f32 only", "attention products besides F32");
+  });
+
+  // Q8_0, Q6_K and Q4_K products run in our int8 kernels (native/kernels/, patch 0005): AVX512-VNNI, AVX-VNNI or
+  // AVX2 tiles, whichever the CPU backend was compiled for (it reports it as BGE_M3_INT8), ggml's own kernels
+  // elsewhere; each is tested where a build has it (on an AVX-512 host NATIVE_CPU=avx-vnni and avx2 build the
+  // others). Against the reference on the file's own dequantised weights only the activations' 8-bit
   // rounding is left (node-llama-cpp measured 0.99993..0.99998 on these files); a wrong scale, group or
   // zero point costs far more. The kernels take a batch's tokens 4 rows at a time and the rest one row
   // at a time: the batch of 350 tokens ends with 2 such rows, the 3-, 6- and 5-token inputs alone with 3,
   // 2 and 1; the 1,500-token one spans several of the kernels' L2-sized groups of rows (768 rows of 256
   // activations).
-  const int8Kernel = /BGE_M3_INT8 = ([\w-]+)/.exec(native.systemInfo())?.[1];
-  // x86 flags of an x86 process only: an arm64 one under qemu-user (scripts/check-arm64.sh) reads the host's cpuinfo
-  const x86 = process.arch === "x64" || process.arch === "ia32";
-  const cpuFlags = process.platform === "linux" && x86 ? /^flags\s*:(.*)$/m.exec(fs.readFileSync("/proc/cpuinfo", "utf8"))?.[1] ?? "" : "";
-  const hasAvx2Kernel = ["avx2", "fma", "f16c"].every((flag) => new RegExp(`\\b${flag}\\b`).test(cpuFlags));
-  t.test("an x86 CPU with AVX2, FMA and F16C gets our int8 kernel", { skip: hasAvx2Kernel ? false : "not such a CPU" }, async (t) => {
-    t.ok(int8Kernel, `BGE_M3_INT8 = ${int8Kernel ?? "(absent)"} in ${native.systemInfo()}`);
-  });
-  for (const fileType of ["q8_0", "q4_k_m"] as const) {
-    t.test(`${fileType} weights match the reference on the file's own weights (int8 kernel: ${int8Kernel ?? "ggml's"})`, async (t) => {
-      const quantPath = await testModel({ ...TINY_K, fileType });
-      const quantEngine = await loadNativeEmbedder({
-        modelPath: quantPath, device: "cpu", threads, contextSize: 2048, maxBatchTokens: 2048, maxBatchSequences: 8,
-      });
-      try {
-        const { bosToken, eosToken, nVocab, dimensions } = quantEngine.info;
-        let seed = 11;
-        const ids = (n: number) => Uint32Array.from([bosToken, ...Array.from({ length: n - 2 }, () => {
-          seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-          return 5 + (seed >>> 8) % (nVocab - 6);
-        }), eosToken]);
-        const batch = [ids(2), ids(5), ids(40), ids(303)];
-        const alone = [ids(3), ids(6), ids(5)];
-        const long = ids(1500);
-        const vectors = await quantEngine.embedBatch(batch);
-        const singles: Float32Array[] = [];
-        for (const tokens of alone) {
-          singles.push(await quantEngine.embedBatch([tokens]));
-        }
-        const longVector = await quantEngine.embedBatch([long]);
-        const model = loadReferenceModel(quantPath);
+  const kernelFlags: Record<Int8Kernel, string[]> = {
+    "avx512-vnni": ["avx512f", "avx512_vnni"], "avx-vnni": ["avx2", "fma", "f16c", "avx_vnni"], avx2: ["avx2", "fma", "f16c"],
+  };
+  const skipKernel = (kernel: Int8Kernel | undefined): string | false => {
+    if (reported.int8 === kernel) return false;
+    const lacks = kernel ? kernelFlags[kernel].filter((flag) => !flags.has(flag)) : [];
+    if (lacks.length > 0) return `this CPU lacks ${lacks.join(", ")}`;
+    return `this build's int8 kernel is ${reported.int8 ?? "ggml's"}` +
+      (kernel === "avx-vnni" || kernel === "avx2" ? ` (NATIVE_CPU=${kernel} builds the ${kernel} one)` : "");
+  };
+  for (const kernel of ["avx512-vnni", "avx-vnni", "avx2", undefined] as const) {
+    for (const fileType of ["q8_0", "q4_k_m"] as const) {
+      t.test(`${fileType} weights match the reference on the file's own weights (int8 kernel: ${kernel ?? "ggml's"})`, { skip: skipKernel(kernel) }, async (t) => {
+        const quantPath = await testModel({ ...TINY_K, fileType });
+        const quantEngine = await loadNativeEmbedder({
+          modelPath: quantPath, device: "cpu", threads, contextSize: 2048, maxBatchTokens: 2048, maxBatchSequences: 8,
+        });
         try {
-          const check = (label: string, got: Float32Array, tokens: Uint32Array) => {
-            const c = cosine(got, referenceEmbedding(model, Array.from(tokens)));
-            t.ok(c >= 0.9995, `${label} (${tokens.length} tokens): cosine ${c}`);
-          };
-          batch.forEach((tokens, i) => check(`batch row ${i}`, row(vectors, i, dimensions), tokens));
-          alone.forEach((tokens, i) => check("alone", singles[i], tokens));
-          check("long", longVector, long);
+          const { bosToken, eosToken, nVocab, dimensions } = quantEngine.info;
+          let seed = 11;
+          const ids = (n: number) => Uint32Array.from([bosToken, ...Array.from({ length: n - 2 }, () => {
+            seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+            return 5 + (seed >>> 8) % (nVocab - 6);
+          }), eosToken]);
+          const batch = [ids(2), ids(5), ids(40), ids(303)];
+          const alone = [ids(3), ids(6), ids(5)];
+          const long = ids(1500);
+          const vectors = await quantEngine.embedBatch(batch);
+          const singles: Float32Array[] = [];
+          for (const tokens of alone) {
+            singles.push(await quantEngine.embedBatch([tokens]));
+          }
+          const longVector = await quantEngine.embedBatch([long]);
+          const model = loadReferenceModel(quantPath);
+          try {
+            const check = (label: string, got: Float32Array, tokens: Uint32Array) => {
+              const c = cosine(got, referenceEmbedding(model, Array.from(tokens)));
+              t.ok(c >= 0.9995, `${label} (${tokens.length} tokens): cosine ${c}`);
+            };
+            batch.forEach((tokens, i) => check(`batch row ${i}`, row(vectors, i, dimensions), tokens));
+            alone.forEach((tokens, i) => check("alone", singles[i], tokens));
+            check("long", longVector, long);
+          } finally {
+            model.close();
+          }
         } finally {
-          model.close();
+          await quantEngine.dispose();
         }
-      } finally {
-        await quantEngine.dispose();
-      }
-    });
+      });
+    }
   }
 
   // Patch 0006: llama.cpp maps the whole file populated; a weight copied into another buffer (here the
   // CPU repack, which takes Q4_K on every x86 CPU with AVX2) must leave the mapping, or the process holds
   // it twice. /proc/self/smaps lists which file ranges are still mapped.
-  const hasAvx2 = /\bavx2\b/.test(cpuFlags);
+  const hasAvx2 = flags.has("avx2");
   t.test("weights repacked at load are no longer mapped from the file", { skip: hasAvx2 ? false : "needs Linux on x86 with AVX2" }, async (t) => {
     // smaps names the file by its real path (.cache may be a link, as in a git worktree)
     const quantPath = fs.realpathSync(await testModel({ ...TINY_K, fileType: "q4_k_m" }));

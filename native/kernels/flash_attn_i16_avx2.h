@@ -1,6 +1,6 @@
-// Int16 products for the F32 tiled flash attention on AVX2 hosts (opt-in: flash_attn_f32.h includes this file
-// and takes it when the op asks, see fa_f32::OP_PARAM_INT16). Softmax, its running max and sum, and the output
-// stay F32; only the two products run on 16-bit integers:
+// Int16 products of our tiled flash attention on AVX2 hosts (i16_products, a policy of flash_attn_f32.h's
+// driver, taken when the context asks for GGML_CPU_ATTN_PRODUCTS_INT16). Softmax, its running max and sum, and
+// the output stay F32; only the two products run on 16-bit integers:
 //
 //   scores  S[j][i] = ks[j] * qs[i] * sum_d K16[j][d] * Q16[i][d]   (per-key and per-query scales)
 //   values  O[i][d] += ps[i] * vs[d] * sum_j P16[j][i] * V16[j][d]  (per-query and per-column scales, per key tile)
@@ -13,7 +13,8 @@
 // F32 attention at 4,096 tokens, random Q/K/V, the outputs' cosines are 1 - 1e-7 (1 - 1.2e-6 with 3x peakier Q).
 #pragma once
 
-#include "flash_attn_i16_isa.h"
+#include "flash_attn_isa.h"
+#include "flash_attn_vec.h"
 
 #ifdef BGE_M3_FA_INT16
 #include <immintrin.h>
@@ -28,6 +29,7 @@ namespace fa_i16 {
 static constexpr int LANES = 8;  // int32 / F32 lanes of a ymm
 static constexpr int QT    = 16; // queries per tile, as the F32 kernel's on AVX2 (2 ymm)
 static constexpr int KT    = 64; // keys per tile, as the F32 kernel's
+static_assert(QT == fa_f32::QT && KT == fa_f32::KT, "the driver's tiles");
 static constexpr int RM    = 6;  // micro-kernel rows: 12 accumulators + 2 B + 1 broadcast A + 1 product of 16 ymm
 
 // Largest operand magnitude for which n pairs-of-products summed in int32 cannot overflow.
@@ -106,12 +108,6 @@ static void quantize_v_tile(int32_t * v16, float * vs, const char * v, size_t ld
     }
 }
 
-// Rows of an F32 operand: row r at data + r*stride bytes.
-struct rows_f32 {
-    const char * data;
-    size_t       stride;
-};
-
 // One head's K and V in int16, made once per head by each thread that works on it. Both are centred first
 // (their mean over the keys taken out, per column): keys usually share a large common part (biases), which
 // would otherwise spend the 12.5 bits on what every key has. Exact: a score shift common to all keys cancels in
@@ -125,7 +121,7 @@ struct head_operands {
     std::vector<float>   k_mean; // [DK]
     std::vector<float>   v_mean; // [DV]
 
-    void prepare(int64_t id, rows_f32 K, rows_f32 V, int64_t n_keys, int64_t DK, int64_t DV) {
+    void prepare(int64_t id, fa_f32::rows_f32 K, fa_f32::rows_f32 V, int64_t n_keys, int64_t DK, int64_t DV) {
         head = id;
         const int32_t qmax_k = operand_max(DK);
         const int32_t qmax_v = operand_max(KT);
@@ -319,6 +315,67 @@ static inline void ukernel_values(float * O, int64_t ldo, const int32_t * p16, c
         _mm256_storeu_ps(o + LANES, _mm256_fmadd_ps(_mm256_cvtepi32_ps((__m256i) acc[i][1]), _mm256_mul_ps(v1, pf), _mm256_loadu_ps(o + LANES)));
     }
 }
+
+// The int16 products for one thread of the op (the driver's policy interface: see fa_f32::f32_products).
+struct i16_products {
+    static constexpr const char * name = "int16";
+
+    int64_t DK, DV, n_kv;
+    float   scale;
+    int32_t qmax_q;             // score terms per int32 sum: the head size
+    int32_t qmax_p;             // value terms per int32 sum: one key tile
+    head_operands kv16;         // the current head's K and V, made by this thread when it starts on the head
+    std::vector<int32_t> q16;   // [DK/2][QT] the query tile's int16 pairs
+    std::vector<int32_t> p16;   // [KT/2][QT] a key tile's probabilities as int16 pairs
+    std::vector<int16_t> q_row; // [DK] one query row being quantised
+    std::vector<float>   qs, ps, pm; // [QT] per query: Q's scale, the probabilities' scale, the tile's largest
+
+    i16_products(fa_f32::op_dims d, float * /* F32 scratch: not used */)
+        : DK(d.DK), DV(d.DV), n_kv(d.n_kv), scale(d.scale), qmax_q(operand_max(d.DK)), qmax_p(operand_max(KT)),
+          q16(d.DK/2*QT), p16(KT/2*QT), q_row(d.DK), qs(QT), ps(QT), pm(QT) {}
+
+    // whole int16 pairs, in vectors of 16
+    static bool fits(int64_t dk, int64_t dv) { return dk % 16 == 0 && dv % 16 == 0; }
+
+    void begin_tile(int64_t head, fa_f32::rows_f32 K, fa_f32::rows_f32 V, const char * q, size_t nbq1, int64_t tr) {
+        if (kv16.head != head) {
+            kv16.prepare(head, K, V, n_kv, DK, DV);
+        }
+        quantize_q_tile(q16.data(), qs.data(), q_row.data(), q, nbq1, tr, DK, scale, qmax_q);
+    }
+
+    bool scores(float * S, int64_t k0, int64_t kt, bool take_max, float * mu) {
+        const int32_t * k16 = (const int32_t *) (kv16.k.data() + k0*DK);
+        const float   * ks  = kv16.ks.data() + k0;
+        fa_f32::row_blocks<RM>(kt, [&](auto m, int64_t j) {
+            constexpr int M = decltype(m)::value;
+            if (take_max) {
+                ukernel_scores<M, true>(S + j*QT, k16 + j*DK/2, DK/2, ks + j, q16.data(), qs.data(), DK/2, mu);
+            } else {
+                ukernel_scores<M, false>(S + j*QT, k16 + j*DK/2, DK/2, ks + j, q16.data(), qs.data(), DK/2, mu);
+            }
+        });
+        return take_max;
+    }
+
+    void rescale(float * mx, float * mu, float * l, float * O) {
+        online_softmax(mx, mu, l, pm.data(), O, DV);
+    }
+
+    void values(float * O, float * S, int64_t t, int64_t /* k0 */, int64_t kt, int64_t tr, const float * mu, float * l) {
+        probabilities_tile(p16.data(), ps.data(), l, S, kt, mu, pm.data(), qmax_p);
+        const int32_t * v16 = kv16.v.data() + t*KT/2*DV;
+        const float   * vs  = kv16.vs.data() + t*DV;
+        for (int64_t c = 0; c < DV; c += QT) {
+            fa_f32::row_blocks<RM>(tr, [&](auto m, int64_t i) {
+                ukernel_values<decltype(m)::value>(O + i*DV + c, DV, p16.data() + i, ps.data() + i, v16 + c, DV, vs + c, (kt + 1)/2);
+            });
+        }
+    }
+
+    // the mean taken out of V, after the softmax's division (the weights sum to 1)
+    void finish_row(float * o) const { kv16.add_value_mean(o, DV); }
+};
 
 } // namespace fa_i16
 #endif

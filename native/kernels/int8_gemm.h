@@ -1,8 +1,8 @@
 // Our int8 weight products for Q8_0, Q6_K and Q4_K weights on x86, behind ggml's CPU repack interface:
 // ggml-cpu/repack.cpp includes this file (patch 0005) and routes those weights here when
 // BGE_M3_INT8_GEMM is defined (int8_gemm_isa.h), i.e. when the translation unit is compiled for
-// AVX512-VNNI or AVX2 (the native build for its host, each variant of the portable build for its own CPU
-// class).
+// AVX512-VNNI, AVX-VNNI or AVX2 (the native build for its host, each variant of the portable build for its own
+// CPU class).
 //
 // Why: on x86 ggml has no repacked kernel for Q8_0 (tinyBLAS multiplies it at a fraction of the int8
 // rate), Q6_K goes through row-by-row dot products, and its Q4_K repack widens every product to int32.
@@ -25,6 +25,11 @@
 #    include "int8_gemm_avx512vnni.h"
 namespace bge_m3 {
 namespace isa = avx512vnni;
+}
+#elif defined(BGE_M3_INT8_AVXVNNI)
+#    include "int8_gemm_avxvnni.h"
+namespace bge_m3 {
+namespace isa = avxvnni;
 }
 #elif defined(BGE_M3_INT8_AVX2)
 #    include "int8_gemm_avx2.h"

@@ -59,6 +59,21 @@ static inline __m256i broadcast4(const int8_t * p) {
     return _mm256_set1_epi32(v);
 }
 
+// s[r][0..16) += isum[r] x the block's 16 F16 weight scales wd16 x activation row r's scale in block a, for the rows
+// of a tile whose int32 sums (two ymm halves per row) cover one weight block with one scale (Q8_0).
+template <typename ROWS, int M>
+static inline void add_block_sums(const __m256i (&isum)[M][2], const ggml_half * wd16, const typename ROWS::block & a,
+                                  float * s, size_t bs) {
+    const __m256 wd0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *) wd16));
+    const __m256 wd1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *) (wd16 + 8)));
+    for (int r = 0; r < M; r++) {
+        const __m256 da = _mm256_set1_ps(ROWS::scale(a, r));
+        float *      o  = s + r * bs;
+        _mm256_storeu_ps(o, _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[r][0]), _mm256_mul_ps(wd0, da), _mm256_loadu_ps(o)));
+        _mm256_storeu_ps(o + 8, _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[r][1]), _mm256_mul_ps(wd1, da), _mm256_loadu_ps(o + 8)));
+    }
+}
+
 // ROWS::rows activation rows x all 16 output columns of the weight block (two ymm halves) over weight
 // blocks b0 .. b1 - 1 of K, added to s: for signed weights with an F16 scale per block
 // (Q8_0), whose pairs fill an int16, so each group is widened on its own. The weight's sign moves onto
@@ -102,15 +117,7 @@ static inline void tile_signed(int b0, int b1, const typename W::block * w, cons
                 INT8_AVX2_PIN(isum[r][1]);
             }
         }
-        const ggml_half * wd16 = (const ggml_half *) W::scales(w[b], 0);
-        const __m256      wd0  = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *) wd16));
-        const __m256      wd1  = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *) (wd16 + 8)));
-        for (int r = 0; r < M; r++) {
-            const __m256 da = _mm256_set1_ps(ROWS::scale(a[ab], r));
-            float *      o  = s + r * bs;
-            _mm256_storeu_ps(o, _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[r][0]), _mm256_mul_ps(wd0, da), _mm256_loadu_ps(o)));
-            _mm256_storeu_ps(o + 8, _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[r][1]), _mm256_mul_ps(wd1, da), _mm256_loadu_ps(o + 8)));
-        }
+        add_block_sums<ROWS>(isum, (const ggml_half *) W::scales(w[b], 0), a[ab], s, bs);
     }
 }
 
@@ -200,10 +207,11 @@ static inline void tile_int16_scales(int b0, int b1, const typename W::block * w
 // from L2 for the 4,096-wide inputs of ffn_down.
 constexpr int kChunkK = 1024;
 
-// Column blocks x0 .. x1 - 1 (16 output columns each) for one block of activation rows.
-template <typename W, typename ROWS>
-static void column_blocks(int nbw, const typename W::block * w, int x0, int x1, const typename ROWS::block * a,
-                          const int32_t * asum, float * s, size_t bs) {
+// Column blocks x0 .. x1 - 1 (16 output columns each) for one block of activation rows, in chunks of K, with
+// TILES::tile<W, ROWS>(b0, b1, w, a, asum, s, bs), which adds weight blocks b0 .. b1 - 1 of one column block into s.
+template <typename TILES, typename W, typename ROWS>
+static void chunked_column_blocks(int nbw, const typename W::block * w, int x0, int x1, const typename ROWS::block * a,
+                                  const int32_t * asum, float * s, size_t bs) {
     constexpr int chunk = std::max(1, kChunkK / W::k_per_block);  // weight blocks per chunk of K
     for (int b0 = 0; b0 < nbw; b0 += chunk) {
         const int b1 = std::min(nbw, b0 + chunk);
@@ -215,13 +223,29 @@ static void column_blocks(int nbw, const typename W::block * w, int x0, int x1, 
                     _mm256_storeu_ps(out + r * bs + 8, _mm256_setzero_ps());
                 }
             }
-            if constexpr (W::int16_scales) {
-                tile_int16_scales<W, ROWS>(b0, b1, w + (size_t) x * nbw, a, asum, out, bs);
-            } else {
-                tile_signed<W, ROWS>(b0, b1, w + (size_t) x * nbw, a, out, bs);
-            }
+            TILES::template tile<W, ROWS>(b0, b1, w + (size_t) x * nbw, a, asum, out, bs);
         }
     }
+}
+
+// This ISA's tiles: integer scales (K-quants) or signed weights (Q8_0).
+struct tiles {
+    template <typename W, typename ROWS>
+    static void tile(int b0, int b1, const typename W::block * w, const typename ROWS::block * a, const int32_t * asum,
+                     float * s, size_t bs) {
+        if constexpr (W::int16_scales) {
+            tile_int16_scales<W, ROWS>(b0, b1, w, a, asum, s, bs);
+        } else {
+            tile_signed<W, ROWS>(b0, b1, w, a, s, bs);
+        }
+    }
+};
+
+// Column blocks x0 .. x1 - 1 (16 output columns each) for one block of activation rows.
+template <typename W, typename ROWS>
+static void column_blocks(int nbw, const typename W::block * w, int x0, int x1, const typename ROWS::block * a,
+                          const int32_t * asum, float * s, size_t bs) {
+    chunked_column_blocks<tiles, W, ROWS>(nbw, w, x0, x1, a, asum, s, bs);
 }
 
 }  // namespace bge_m3::avx2

@@ -114,6 +114,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
 #else
     build.Set("cuda", false);
 #endif
+    build.Set("cpu", BGE_CPU_TARGET);  // the NATIVE_CPU flavour it was built as
     build.Freeze();
 
     exports.Set("build", build);

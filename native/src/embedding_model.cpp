@@ -1,6 +1,7 @@
 #include "embedding_model.h"
 
 #include "addon_state.h"
+#include "attention_products.h"
 #include "common.h"
 #include "llama-ext.h"
 
@@ -68,27 +69,11 @@ struct LoadOptions {
     enum llama_flash_attn_type flashAttention = LLAMA_FLASH_ATTN_TYPE_AUTO;
     enum llama_pooling_type pooling = LLAMA_POOLING_TYPE_UNSPECIFIED;  // from the GGUF
     int f32KeyValues = -1;       // patch 0003, flash attention keeps K/V in F32: 1 yes, 0 no, -1 = !useGpu
-    bool int16Attention = false; // patch 0003, with F32 K/V the CPU kernel runs its products on int16 (opt-in)
+    AttentionAsk attentionProducts = AttentionAsk::Auto;  // patch 0003, what that CPU kernel's products run on
     bool profile = false;        // time every graph node (slower: one node per scheduler step)
     bool tokenRowsFromFile = true;  // patch 0011: read the token-embedding rows a batch needs with pread (CPU only)
     std::unique_ptr<HeadWeights> heads;  // BGE-M3's sparse and ColBERT heads (absent: dense only)
 };
-
-// patch 0003's settings are process-wide defaults read at context creation: set + create under one lock
-static std::mutex contextCreation;
-
-// Whether the CPU backend llama.cpp loaded reports this feature (the portable build picks one of its
-// per-CPU variants at run time, so only the loaded backend knows what it was compiled with).
-static bool cpuBackendHasFeature(const char * name) {
-    ggml_backend_reg_t cpu = ggml_backend_reg_by_name("CPU");
-    if (cpu == nullptr) return false;
-    auto getFeatures = reinterpret_cast<ggml_backend_get_features_t>(ggml_backend_reg_get_proc_address(cpu, "ggml_backend_get_features"));
-    if (getFeatures == nullptr) return false;
-    for (const ggml_backend_feature * f = getFeatures(cpu); f->name != nullptr; f++) {
-        if (std::strcmp(f->name, name) == 0) return true;
-    }
-    return false;
-}
 
 // ---- profiling (opt-in, load option `profile`) ------------------------------------------------------
 // A scheduler eval callback that asks for every node, so the scheduler computes one node at a time, and
@@ -211,9 +196,9 @@ class LoadWorker : public PromiseWorker {
         cparams.flash_attn_type = options.flashAttention;
         // GPU backends' flash-attention kernels want F16 K/V; the CPU's F32 tiled kernel is faster and exact
         const bool f32KeyValues = options.f32KeyValues < 0 ? !options.useGpu : options.f32KeyValues == 1;
-        // int16 products exist only in the CPU's F32 kernel, and only in builds for AVX2 without AVX-512
-        const bool int16Attention = options.int16Attention && f32KeyValues && !options.useGpu &&
-                                    cpuBackendHasFeature("BGE_M3_FA_INT16");
+        const AttentionChoice attention = chooseAttentionProducts(options.attentionProducts, loaded->model, f32KeyValues && !options.useGpu);
+        cparams.flash_attn_f32_kv = f32KeyValues;
+        cparams.attn_products = attention.products;
         cparams.no_perf = true;
         if (options.profile) loaded->profile = std::make_unique<Profile>();
         if (options.profile || options.heads) {
@@ -227,14 +212,7 @@ class LoadWorker : public PromiseWorker {
         cparams.op_offload = options.useGpu;
         cparams.offload_kqv = options.useGpu;
 
-        {
-            std::lock_guard<std::mutex> lock(contextCreation);
-            llama_set_flash_attn_f32_kv_default(f32KeyValues);
-            llama_set_flash_attn_int16_default(int16Attention);
-            loaded->ctx = llama_init_from_model(loaded->model, cparams);
-            llama_set_flash_attn_f32_kv_default(false);
-            llama_set_flash_attn_int16_default(false);
-        }
+        loaded->ctx = llama_init_from_model(loaded->model, cparams);
         if (loaded->ctx == nullptr) throw CodedError("ERR_LOAD", withReason("failed to create the embedding context"));
 
         loaded->pooling = llama_pooling_type(loaded->ctx);
@@ -273,7 +251,7 @@ class LoadWorker : public PromiseWorker {
         loaded->outputBufferBytes.store(static_cast<double>(llama_get_output_buffer_size(loaded->ctx)));
         loaded->computeBufferBytes.store(computeBufferBytes(loaded->ctx));
         loaded->f32KeyValues = f32KeyValues;
-        loaded->int16Attention = int16Attention;
+        loaded->attentionProducts = attention.name;
         if (options.heads) loaded->heads = std::make_unique<M3Heads>(std::move(*options.heads), threads);
         state = std::move(loaded);
     }
@@ -374,11 +352,11 @@ Napi::Value LoadModel(const Napi::CallbackInfo & info) {
         } else if (!f32kv.IsUndefined() && !f32kv.IsNull()) {
             throw std::invalid_argument("f32KeyValues must be a boolean");
         }
-        Napi::Value int16 = o.Get("int16Attention");
-        if (int16.IsBoolean()) {
-            options.int16Attention = int16.As<Napi::Boolean>().Value();
-        } else if (!int16.IsUndefined() && !int16.IsNull()) {
-            throw std::invalid_argument("int16Attention must be a boolean");
+        Napi::Value products = o.Get("attentionProducts");
+        if (products.IsString()) {
+            options.attentionProducts = parseAttentionAsk(products.As<Napi::String>().Utf8Value());
+        } else if (!products.IsUndefined() && !products.IsNull()) {
+            throw std::invalid_argument("attentionProducts must be \"auto\", \"f32\", \"int16\" or \"bf16\"");
         }
         Napi::Value fa = o.Get("flashAttention");
         if (fa.IsString()) {
@@ -783,7 +761,7 @@ Napi::Object EmbeddingModel::Wrap(Napi::Env env, std::shared_ptr<ModelState> sta
     i.Set("threads", s.threads);
     i.Set("flashAttention", s.flashAttention);
     i.Set("f32KeyValues", s.f32KeyValues);
-    i.Set("int16Attention", s.int16Attention);
+    i.Set("attentionProducts", s.attentionProducts);
     i.Set("tokenRowsFromFile", s.tokenRows != nullptr);
     i.Set("hasMemory", s.hasMemory);
     i.Set("description", s.description);

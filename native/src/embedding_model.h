@@ -71,7 +71,7 @@ struct ModelState {
     int32_t threads = 0;
     bool hasMemory = false;
     bool f32KeyValues = false;
-    bool int16Attention = false;  // the context's flash attention may run its products on int16 (patch 0003)
+    std::string attentionProducts;  // what the context's flash attention runs its products on (patch 0003)
     std::string flashAttention;
     std::string description;
     std::string gpuDevices;  // comma-separated names of the GPU devices the model uses

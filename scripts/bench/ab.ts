@@ -4,11 +4,12 @@
  * whose speed swings by 10-25% over minutes; the median of the paired ratios B/A is the result.
  *
  *   tsx scripts/bench/ab.ts --a <addon.node> --b <addon.node> [--quant q4_k_m] [--tokens 22] [--runs 100]
- *                           [--threads N] [--model file.gguf]
+ *                           [--threads N] [--model file.gguf] [--attention f32|auto|int16|bf16]
  *
  * Each addon is its own statically linked llama.cpp, so both load side by side. Build one, copy
  * `native/build/Release/` aside, build the other. Without --model it uses the full-size synthetic BGE-M3
- * (test/helpers/models.ts FULL) of --quant.
+ * (test/helpers/models.ts FULL) of --quant. --attention (default f32) is the load option attentionProducts
+ * (npm run profile's modes); an addon built before that option existed ignores it and runs F32.
  */
 import os from "node:os";
 import path from "node:path";
@@ -29,6 +30,7 @@ const values = parseScriptOptions(import.meta.url, {
   tokens: { type: "string", default: "22" },
   runs: { type: "string", default: "100" },
   threads: { type: "string" },
+  attention: { type: "string", default: "f32" },
 });
 if (!values.a || !values.b) {
   process.stderr.write(`--a and --b are required\n\n${scriptUsage(import.meta.url)}\n`);
@@ -40,13 +42,16 @@ const threads = Number(values.threads ?? Math.min(os.availableParallelism(), 16)
 if (!Number.isInteger(tokens) || tokens < 3 || !Number.isInteger(runs) || runs < 1) {
   throw new Error("--tokens must be an integer >= 3 and --runs >= 1");
 }
+if (!Object.hasOwn(NATIVE_ATTENTION_MODES, values.attention!)) {
+  throw new Error(`--attention must be one of ${Object.keys(NATIVE_ATTENTION_MODES).join(", ")}`);
+}
 
 const require = createRequire(import.meta.url);
 const modelPath = values.model ?? (await testModel({ ...FULL, fileType: values.quant as BgeM3FileType }));
 const contextSize = Math.max(512, tokens);
 const load = async (file: string): Promise<NativeEmbeddingModel> => {
   const addon = require(path.resolve(file)) as NativeAddon;
-  return addon.loadModel({ modelPath, contextSize, batchSize: contextSize, sequences: 1, threads, ...NATIVE_ATTENTION_MODES.f32 });
+  return addon.loadModel({ modelPath, contextSize, batchSize: contextSize, sequences: 1, threads, ...NATIVE_ATTENTION_MODES[values.attention!] });
 };
 const models = [await load(values.a), await load(values.b)];
 

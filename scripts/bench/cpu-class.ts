@@ -23,10 +23,11 @@ export interface CpuClass {
   model: string;
   cores: number;
   flags: string[];
-  /** our int8 kernel compiled into the native addon's CPU backend ("avx2", "avx512-vnni"), if any */
+  /** our int8 kernel compiled into the native addon's CPU backend ("avx2", "avx-vnni", "avx512-vnni"), if any */
   int8Kernel: string | undefined;
-  /** int16 attention products compiled into that backend ("avx2"), if any: what ATTENTION_PRECISION=int16 gets */
-  attentionInt16: string | undefined;
+  /** attention products besides F32 compiled into that backend (int16 "avx2", bf16 "avx512-bf16"), if any: what
+   * ATTENTION_PRECISION=auto takes for quantised weights */
+  attentionApprox: string | undefined;
 }
 
 export function cpuClass(): CpuClass {
@@ -38,7 +39,7 @@ export function cpuClass(): CpuClass {
     cores: os.availableParallelism(),
     flags: Object.entries(KERNEL_FLAGS).filter(([flag]) => present.has(flag)).map(([, name]) => name),
     int8Kernel: /BGE_M3_INT8 = ([\w-]+)/.exec(systemInfo)?.[1],
-    attentionInt16: /BGE_M3_FA_INT16 = ([\w-]+)/.exec(systemInfo)?.[1],
+    attentionApprox: /BGE_M3_FA_INT16 = /.test(systemInfo) ? "int16" : /BGE_M3_FA_BF16 = /.test(systemInfo) ? "bf16" : undefined,
   };
 }
 
@@ -52,5 +53,5 @@ export function describeCpu(cpu: CpuClass): string {
   const absent = Object.values(KERNEL_FLAGS).filter((name) => !cpu.flags.includes(name));
   return `CPU: ${cpu.model}, ${cpu.cores} cores; has ${cpu.flags.join(", ") || "none of the flags we use"}; ` +
     `lacks ${absent.join(", ")}. Native int8 weight kernel: ${cpu.int8Kernel ?? "none (ggml's own products)"}. ` +
-    `Int16 attention products (ATTENTION_PRECISION=int16): ${cpu.attentionInt16 ?? "none (F32 attention)"}.`;
+    `Attention products for quantised weights (ATTENTION_PRECISION=auto): ${cpu.attentionApprox ?? "f32 (no int16 or bf16 in this build)"}.`;
 }

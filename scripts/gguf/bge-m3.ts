@@ -22,6 +22,12 @@ import { loadRealVocab, loadSmallVocab, Vocab, vocabMetadata } from "./vocab.js"
 import { GgmlType, ggmlTypeLayout, gguf, GgufTensorSpec, GgufValue, writeGgufFile } from "./writer.js";
 
 export type BgeM3FileType = "f32" | "f16" | "q8_0" | "q4_k_m";
+/**
+ * How the random weights are scaled: "fan-in" (std 1/sqrt(fan_in) for matrices, so attention logits have unit scale at
+ * any width), or "bert" (std 0.02 for every matrix and embedding, BERT's initializer_range: at full size smaller
+ * attention logits, as trained BERT-family models have).
+ */
+export type BgeM3Init = "fan-in" | "bert";
 
 export type BgeM3Options = {
   layers?: number,
@@ -30,6 +36,7 @@ export type BgeM3Options = {
   ffn?: number,
   contextLength?: number,
   fileType?: BgeM3FileType,
+  init?: BgeM3Init,
   /** "real" = BGE-M3's 250,002 tokens; a number = that many first real tokens (speed only). */
   vocab?: "real" | number,
   seed?: number,
@@ -45,7 +52,7 @@ export type ResolvedBgeM3Options = Required<BgeM3Options>;
 
 /** BAAI/bge-m3's real dimensions. */
 export const bgeM3FullSize: ResolvedBgeM3Options = {
-  layers: 24, width: 1024, heads: 16, ffn: 4096, contextLength: 8192, fileType: "f32", vocab: "real", seed: 1,
+  layers: 24, width: 1024, heads: 16, ffn: 4096, contextLength: 8192, fileType: "f32", init: "fan-in", vocab: "real", seed: 1,
   architecture: "bert"
 };
 
@@ -58,6 +65,8 @@ export function resolveBgeM3Options(options: BgeM3Options): ResolvedBgeM3Options
     throw new Error(`width ${o.width} is not divisible by heads ${o.heads}`);
   if (!["f32", "f16", "q8_0", "q4_k_m"].includes(o.fileType))
     throw new Error(`unknown file type ${o.fileType}`);
+  if (!["fan-in", "bert"].includes(o.init))
+    throw new Error(`init must be fan-in or bert, got ${o.init}`);
   if (!/^[a-z0-9_-]+$/.test(o.architecture))
     throw new Error(`architecture must be a plain lowercase name, got ${o.architecture}`);
   if (o.vocab !== "real" && !Number.isInteger(o.vocab))
@@ -125,25 +134,26 @@ export type BgeM3TensorPlan = {
   matrix: boolean
 };
 
-const matrixStd = (fanIn: number): number => 1 / Math.sqrt(fanIn);
+const BERT_STD = 0.02; // BERT's initializer_range
 const bias: Init = { mean: 0, std: 0.02 };
 const normWeight: Init = { mean: 1, std: 0.05 };
 
 /**
  * Every tensor llama.cpp creates for LLM_ARCH_BERT, in the converter's order.
- * Matrices use std 1/sqrt(fan_in) (0.031 / 0.016 at full size, i.e. BERT's ~0.02)
+ * With init "fan-in" matrices use std 1/sqrt(fan_in) (0.031 / 0.016 at full size, i.e. BERT's ~0.02)
  * so that attention logits have unit scale at any width: tiny models then get
- * non-uniform attention instead of a plain average.
+ * non-uniform attention instead of a plain average. With "bert" every matrix and embedding has std 0.02.
  */
 export function planBgeM3Tensors(options: BgeM3Options, vocabSize: number): BgeM3TensorPlan[] {
   const o = resolveBgeM3Options(options);
   const { width: n, ffn, layers } = o;
+  const matrixStd = (fanIn: number): number => o.init === "bert" ? BERT_STD : 1 / Math.sqrt(fanIn);
   const plan: BgeM3TensorPlan[] = [];
   const add = (name: string, shape: [number] | [number, number], init: Init, matrix: boolean): void => {
     plan.push({ name, shape, init, matrix, type: GgmlType.F32 });
   };
 
-  add("token_embd.weight", [n, vocabSize], { mean: 0, std: 0.05 }, true);
+  add("token_embd.weight", [n, vocabSize], { mean: 0, std: o.init === "bert" ? BERT_STD : 0.05 }, true);
   add("position_embd.weight", [n, o.contextLength], { mean: 0, std: 0.02 }, false);
   add("token_types.weight", [n, 1], { mean: 0, std: 0.02 }, false);
   add("token_embd_norm.weight", [n], normWeight, false);

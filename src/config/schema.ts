@@ -73,12 +73,15 @@ export const configSchema = Type.Object({
     default: 0,
     description: "CPU threads; 0 = one per physical core, within the container's CPU quota (cgroup v2 cpu.max).",
   }),
-  attentionPrecision: Type.Union([Type.Literal("f32"), Type.Literal("int16")], {
-    default: "f32",
+  attentionPrecision: Type.Union([Type.Literal("auto"), Type.Literal("f32"), Type.Literal("int16"), Type.Literal("bf16")], {
+    default: "auto",
     description:
-      "f32, or int16: attention's two products on 16-bit integers (F32 softmax), ~1.5x faster attention on long inputs " +
-      "(inputs under 512 tokens keep f32's exact attention), " +
-      "vectors about as close to f32 attention as llama.cpp's F16 K/V; meant for quantised models. Native engine on CPUs with AVX2 but no AVX-512; elsewhere f32 is used (logged).",
+      "What attention's two products run on (softmax stays f32). auto: int16 or bf16, whichever the CPU build has, where " +
+      "the model's weights are quantised (Q8_0, K-quants: their own rounding is ~10x what either adds), f32 for F16/F32 " +
+      "files and elsewhere. f32: exact. int16: 16-bit integers, ~1.5x faster attention on long inputs, native engine on " +
+      "CPUs with AVX2 and no AVX-512. bf16: BF16 operands, native engine on CPUs with AVX512-BF16. Where the one asked " +
+      "for is missing, f32 runs (logged). Inputs under 512 tokens always keep f32's exact attention. /health and the " +
+      "start-up log say which runs.",
   }),
   contextSize: Type.Integer({
     minimum: 16,

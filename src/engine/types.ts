@@ -8,8 +8,13 @@ export type EngineName = "native" | "node-llama-cpp";
 export type DeviceName = "cpu" | "cuda";
 /** What the user asked for: `auto` picks CUDA when a usable GPU is there, CPU otherwise. */
 export type DeviceRequest = DeviceName | "auto";
-/** What attention's products (Q.K, P.V) run on: F32, or 16-bit integers with F32 softmax (native engine, AVX2 CPUs). */
-export type AttentionPrecision = "f32" | "int16";
+/**
+ * What attention's products (Q.K, P.V) run on: F32, or with F32 softmax 16-bit integers (native engine, CPUs with AVX2
+ * and no AVX-512) or BF16 (native engine, CPUs with AVX512-BF16).
+ */
+export type AttentionPrecision = "f32" | "int16" | "bf16";
+/** What to run them on: `auto` takes int16 or bf16 where the weights are quantised and the engine has it, F32 otherwise. */
+export type AttentionPrecisionRequest = AttentionPrecision | "auto";
 
 export interface ModelInfo {
   /** Valid token ids are the integers in [0, nVocab). */
@@ -47,8 +52,8 @@ export interface EmbedderOptions {
   readonly llamaLogs?: LlamaLogs;
   /** BGE-M3's sparse and ColBERT heads; an engine that cannot run them leaves `Embedder.heads` unset. */
   readonly heads?: HeadWeights;
-  /** "int16" asks for int16 attention products where the engine has them (default "f32"). */
-  readonly attentionPrecision?: AttentionPrecision;
+  /** What attention's products should run on, where the engine has a choice (default "auto"). */
+  readonly attentionPrecision?: AttentionPrecisionRequest;
 }
 
 /** BGE-M3's heads besides the pooled vector (FlagEmbedding's sparse_linear and colbert_linear), F32. */

@@ -73,10 +73,12 @@ export async function loadService(
     heads: headsState.available ? headsState.heads : undefined,
     attentionPrecision: config.attentionPrecision,
   });
-  if (config.attentionPrecision === "int16" && embedder.attentionPrecision !== "int16") {
+  const asked = config.attentionPrecision;
+  if ((asked === "int16" || asked === "bf16") && embedder.attentionPrecision !== asked) {
+    const needs = asked === "int16" ? "a CPU build with AVX2 and no AVX-512" : "a CPU build with AVX512-BF16";
     log.warn(
       { engine: embedder.engine, device: embedder.device },
-      "ATTENTION_PRECISION=int16 is not available here (it needs the native engine on a CPU build with AVX2 and no AVX-512): attention runs in f32",
+      `ATTENTION_PRECISION=${asked} is not available here (it needs the native engine on ${needs}): attention runs in f32`,
     );
   }
   const scheduler = new BatchScheduler(
@@ -102,11 +104,14 @@ export async function loadService(
       device: embedder.device,
       outputs: pipeline.headsUnavailable ? "dense" : "dense, sparse, colbert",
       attention: embedder.attentionPrecision ?? "engine default",
+      attentionSetting: config.attentionPrecision,
       seconds: +((performance.now() - started) / 1000).toFixed(2),
     },
     "model loaded",
   );
-  return { pipeline, embedder, scheduler, engine: embedder.engine, device: embedder.device, createdAt };
+  return {
+    pipeline, embedder, scheduler, engine: embedder.engine, device: embedder.device, attention: embedder.attentionPrecision, createdAt,
+  };
 }
 
 /**

@@ -1,10 +1,12 @@
 import type { EmbeddingPipeline } from "../embedding/pipeline.js";
-import type { DeviceName, EngineName } from "../engine/types.js";
+import type { AttentionPrecision, DeviceName, EngineName } from "../engine/types.js";
 
 export interface ReadyService {
   readonly pipeline: EmbeddingPipeline;
   readonly engine: EngineName;
   readonly device: DeviceName;
+  /** What attention's products run on (ATTENTION_PRECISION as resolved); absent where the engine does not choose. */
+  readonly attention?: AttentionPrecision;
   /** Unix seconds: when the served model file was made (shown as `created` in /v1/models). */
   readonly createdAt: number;
 }

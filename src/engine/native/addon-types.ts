@@ -56,11 +56,13 @@ export interface NativeLoadOptions {
    */
   readonly f32KeyValues?: boolean;
   /**
-   * With F32 K/V on the CPU, run attention's two products (Q.K, P.V) on 16-bit integers with per-row
-   * scales, softmax in F32 (patch 0003, native/kernels/flash_attn_i16_avx2.h): ~1.5x faster attention.
-   * Only builds for AVX2 without AVX-512 have it (CPU feature BGE_M3_FA_INT16); elsewhere ignored. Default false.
+   * With F32 K/V on the CPU, what attention's two products (Q.K, P.V) run on (patch 0003), softmax in F32: "f32";
+   * "int16" (16-bit integers with per-row scales, native/kernels/flash_attn_i16_avx2.h: builds for AVX2 without
+   * AVX-512, CPU feature BGE_M3_FA_INT16); "bf16" (flash_attn_bf16_avx512.h: builds with AVX512-BF16, BGE_M3_FA_BF16);
+   * where the build lacks the one asked for, F32 runs. "auto" (default): whichever of int16 and bf16 the build has
+   * where the model's weights are quantised, F32 otherwise.
    */
-  readonly int16Attention?: boolean;
+  readonly attentionProducts?: "auto" | "f32" | "int16" | "bf16";
   /** Time every graph node (scripts/profile-long.ts); slower, for profiling only. */
   readonly profile?: boolean;
   /**
@@ -129,8 +131,8 @@ export interface NativeModelInfo {
   readonly flashAttention: "auto" | "on" | "off";
   /** The f32KeyValues setting the context was created with. */
   readonly f32KeyValues: boolean;
-  /** Attention's products run on int16: asked for, F32 K/V on the CPU, and the CPU backend has the kernel. */
-  readonly int16Attention: boolean;
+  /** What attention's products run on: "int16" or "bf16" where asked for (or auto), F32 K/V on the CPU and the CPU backend has it. */
+  readonly attentionProducts: "f32" | "int16" | "bf16";
   /** The token-embedding rows come from the model file with pread (tokenRowsFromFile, and the table is read in place). */
   readonly tokenRowsFromFile: boolean;
   /** The context keeps a KV cache (causal models); false for encoder-only models like BGE-M3. */
@@ -198,6 +200,8 @@ export interface NativeAddon {
     readonly backendDir: string | null;
     /** Built with GGML_CUDA. */
     readonly cuda: boolean;
+    /** The NATIVE_CPU flavour it was built as (scripts/build-native.ts). */
+    readonly cpu: "native" | "portable" | "avx2" | "avx-vnni";
   };
   loadModel(options: NativeLoadOptions): Promise<NativeEmbeddingModel>;
   /** ggml's devices (CPU, and CUDA GPUs when built with CUDA and a usable GPU is there). */
@@ -214,7 +218,7 @@ export interface NativeBuildInfo {
   readonly key: string;
   readonly flavour: string;
   readonly gpu: "none" | "cuda";
-  readonly cpu: "native" | "portable";
+  readonly cpu: "native" | "portable" | "avx2" | "avx-vnni";
   readonly cudaArchitectures: string | null;
   readonly llamaCpp: { readonly release: string; readonly commit: string };
   readonly patches: readonly string[];

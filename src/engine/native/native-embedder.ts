@@ -2,6 +2,7 @@ import { DeviceUnavailableError, EmbedCancelledError, EngineUnavailableError } f
 import { resolveThreads } from "../threads.js";
 import type {
   AttentionPrecision,
+  AttentionPrecisionRequest,
   BatchLimits,
   DeviceName,
   Embedder,
@@ -37,7 +38,7 @@ class NativeEmbedder implements Embedder {
     readonly limits: BatchLimits,
     readonly device: DeviceName,
   ) {
-    this.attentionPrecision = model.info.int16Attention ? "int16" : "f32";
+    this.attentionPrecision = model.info.attentionProducts;
     this.heads =
       model.info.colbertSize > 0
         ? {
@@ -122,19 +123,22 @@ export interface NativeAttentionOptions {
    * F16 kernel and attention without flash at every length). Default: on the CPU only.
    */
   readonly f32KeyValues?: boolean;
-  /** int16 products in that kernel (AVX2 builds without AVX-512; ignored elsewhere). Default: off. */
-  readonly int16Attention?: boolean;
+  /** What that kernel's products run on; default: the engine option attentionPrecision. */
+  readonly attentionProducts?: AttentionPrecisionRequest;
 }
 
 /**
  * Named attention settings for comparisons (`npm run profile -- --attention`):
- * "f32" = the default on the CPU, "int16" = the same kernel with int16 products (ATTENTION_PRECISION=int16),
+ * "auto" = the server's default on the CPU (int16 or BF16 products for quantised weights where the build has them,
+ * else F32), "f32" = that kernel with F32 products, "int16" and "bf16" = with those products (ATTENTION_PRECISION),
  * "f16" = llama.cpp's stock CPU flash attention (K/V cast to F16), "plain" = flash attention off
  * (n_tokens^2 F32 scores per head).
  */
 export const NATIVE_ATTENTION_MODES: Readonly<Record<string, NativeAttentionOptions>> = Object.freeze({
-  f32: { flashAttention: "auto", f32KeyValues: true },
-  int16: { flashAttention: "auto", f32KeyValues: true, int16Attention: true },
+  auto: { flashAttention: "auto", f32KeyValues: true, attentionProducts: "auto" },
+  f32: { flashAttention: "auto", f32KeyValues: true, attentionProducts: "f32" },
+  int16: { flashAttention: "auto", f32KeyValues: true, attentionProducts: "int16" },
+  bf16: { flashAttention: "auto", f32KeyValues: true, attentionProducts: "bf16" },
   f16: { flashAttention: "auto", f32KeyValues: false },
   plain: { flashAttention: "off" },
 });
@@ -175,7 +179,7 @@ export async function loadNativeEmbedder(options: EmbedderOptions, attention: Na
     gpuLayers: useGpu ? -1 : 0,
     flashAttention: attention.flashAttention ?? "auto",
     f32KeyValues: attention.f32KeyValues ?? !useGpu,
-    int16Attention: attention.int16Attention ?? options.attentionPrecision === "int16",
+    attentionProducts: attention.attentionProducts ?? options.attentionPrecision ?? "auto",
     heads: options.heads && nativeHeads(options.heads),
   });
   try {
