@@ -193,7 +193,9 @@ if (nativeAddonOrSkip(t)) {
   });
 
   t.test("a reader that reads nothing for REQUEST_TIMEOUT_MS is dropped and its room given back", async (t) => {
-    const impatient = await startTestServer(modelPath, { M3_HEADS: headsDir, REQUEST_TIMEOUT_MS: "3000", ENGINE: "native" });
+    // REQUEST_TIMEOUT_MS also bounds the request's queueing and inference (~0.5 s here, idle): 10 s leaves
+    // room for a loaded machine, where 3 s answered 504 before the first row
+    const impatient = await startTestServer(modelPath, { M3_HEADS: headsDir, REQUEST_TIMEOUT_MS: "10000", ENGINE: "native" });
     t.teardown(() => impatient.close());
     await impatient.app.listen({ port: 0, host: "127.0.0.1" });
     const { port } = impatient.app.server.address() as { port: number };
@@ -208,6 +210,8 @@ if (nativeAddonOrSkip(t)) {
       request.on("error", reject);
       request.end(body);
     });
+    t.equal(response.statusCode, 200);
+    if (response.statusCode !== 200) return void response.resume();
     t.ok((await held()) > 0, "the answer's room is held while it is written");
     await t.resolves(waitUntil(async () => (await held()) === 0, "the room is given back"), "the server gave the room back");
     const ending = new Promise<string>((resolve) => {

@@ -70,10 +70,11 @@ export function launchServer(env: Record<string, string>, options: LaunchOptions
 
 /**
  * What tests start: LOG_LEVEL=info (the port and the steps are read from the log), no heads (nothing is
- * downloaded) and none of the caller's network variables, unless `env` sets them.
+ * downloaded), no event-loop-delay 503s (a loaded machine starves the process for seconds) and none of
+ * the caller's network variables, unless `env` sets them.
  */
 export function launchTestServer(env: Record<string, string>, nodeArgs: readonly string[] = TSX_ENTRY): LaunchedServer {
-  return launchServer({ LOG_LEVEL: "info", M3_HEADS: "none", ...env }, { nodeArgs, isolated: true });
+  return launchServer({ LOG_LEVEL: "info", M3_HEADS: "none", MAX_EVENT_LOOP_DELAY_MS: "0", ...env }, { nodeArgs, isolated: true });
 }
 
 /** Resolves with `server` once /health answers 200; rejects if it exits first or after `timeoutMs`. */

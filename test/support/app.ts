@@ -22,8 +22,13 @@ export const TEST_ENGINE = process.env.ENGINE ?? "auto";
  * the production loading code, requests through fastify.inject (or a socket after listen()).
  */
 export async function startTestServer(modelPath: string, env: Record<string, string> = {}): Promise<TestServer> {
-  // no heads unless a test asks: nothing is downloaded in tests
-  const config = loadConfig({ EMBEDDING_MODEL: modelPath, DEVICE: "cpu", ENGINE: TEST_ENGINE, LOG_LEVEL: "silent", M3_HEADS: "none", ...env }, []);
+  // no heads unless a test asks: nothing is downloaded in tests. No event-loop-delay 503s unless a test
+  // asks (operate.test.ts): on a loaded machine this process's loop stalls for seconds (modules compiled
+  // on first import, other test files' work), and a request would get 503 for it.
+  const config = loadConfig(
+    { EMBEDDING_MODEL: modelPath, DEVICE: "cpu", ENGINE: TEST_ENGINE, LOG_LEVEL: "silent", M3_HEADS: "none", MAX_EVENT_LOOP_DELAY_MS: "0", ...env },
+    [],
+  );
   const state = new ServiceState();
   const metrics = new Metrics();
   const app = await buildApp({ config, state, metrics, logger: false });
