@@ -1,6 +1,6 @@
-import { spawnSync } from "node:child_process";
 import path from "node:path";
 import t from "tap";
+import { launchTestServer, TSX_ENTRY } from "../scripts/bench/server-process.js";
 import { ConfigError, loadConfig } from "../src/config/load.js";
 import { DEFAULT_MODEL_URI } from "../src/config/schema.js";
 import { DEFAULT_DOWNLOAD_SETTINGS } from "../src/model/download/download.js";
@@ -25,6 +25,7 @@ t.test("defaults", async (t) => {
   t.same(config.download, DEFAULT_DOWNLOAD_SETTINGS, "5 minutes without data ends a download, 30 s without data an attempt; no proxy");
   t.same(DEFAULT_DOWNLOAD_SETTINGS, { timeoutMs: 300_000, stallTimeoutMs: 30_000, proxies: { httpsProxy: "", httpProxy: "", noProxy: "" } });
   t.equal(config.attentionPrecision, "auto", "int16 or bf16 attention products for quantised weights where the build has them");
+  t.equal(config.shutdownTimeoutMs, 30_000);
 });
 
 t.test("environment variables use the seed's names", async (t) => {
@@ -41,6 +42,7 @@ t.test("environment variables use the seed's names", async (t) => {
       HF_ENDPOINT: "https://hf-mirror.example/",
       HF_TOKEN: " hf_abc ",
       ATTENTION_PRECISION: "int16",
+      SHUTDOWN_TIMEOUT_MS: "0",
     },
     [],
   );
@@ -54,6 +56,7 @@ t.test("environment variables use the seed's names", async (t) => {
   t.equal(config.maxInputs, 10);
   t.same(config.hub, { endpoint: "https://hf-mirror.example/", token: "hf_abc", offline: false });
   t.equal(config.attentionPrecision, "int16");
+  t.equal(config.shutdownTimeoutMs, 0, "0 = no deadline of ours");
 });
 
 t.test("downloads: the deadline, the stall timeout, HF_HUB_OFFLINE and the proxy variables", async (t) => {
@@ -160,28 +163,21 @@ t.test("settings that contradict each other are refused, naming both", async (t)
 });
 
 t.test("a bad setting stops the process with one line and exit code 1", async (t) => {
-  const result = spawnSync(process.execPath, ["--import", "tsx", "src/main.ts"], {
-    env: { ...process.env, PORT: "not-a-port" },
-    encoding: "utf8",
-    timeout: 60_000,
-  });
-  t.equal(result.status, 1);
-  t.equal(result.stderr.trim(), 'error: Invalid PORT: expected an integer in [0, 65535], got "not-a-port"');
-  const contradictory = spawnSync(process.execPath, ["--import", "tsx", "src/main.ts", "--max-queue", "10"], {
-    env: { ...process.env, MAX_INPUTS: "64" },
-    encoding: "utf8",
-    timeout: 60_000,
-  });
-  t.equal(contradictory.status, 1);
-  t.match(contradictory.stderr.trim(), /^error: MAX_QUEUE \(10\) is below MAX_INPUTS \(64\)[^\n]*$/);
+  const [bad, contradictory] = [launchTestServer({ PORT: "not-a-port" }), launchTestServer({ MAX_INPUTS: "64" }, [...TSX_ENTRY, "--max-queue", "10"])];
+  t.equal((await bad.exited).code, 1);
+  t.equal(bad.errors().trim(), 'error: Invalid PORT: expected an integer in [0, 65535], got "not-a-port"');
+  t.equal((await contradictory.exited).code, 1);
+  t.match(contradictory.errors().trim(), /^error: MAX_QUEUE \(10\) is below MAX_INPUTS \(64\)[^\n]*$/);
 });
 
 t.test("--help lists every environment variable", async (t) => {
-  const result = spawnSync(process.execPath, ["--import", "tsx", "src/main.ts", "--help"], { encoding: "utf8", timeout: 60_000 });
-  t.equal(result.status, 0);
+  const help = launchTestServer({}, [...TSX_ENTRY, "--help"]);
+  t.equal((await help.exited).code, 0);
+  const output = help.output();
   for (const name of ["ROUTE_PREFIX", "API_KEY", "DEVICE", "EMBEDDING_MODEL", "MODEL_DIR", "CONTEXT_SIZE", "SERVED_MODEL_NAME", "MAX_REQUEST_TOKENS", "DOCS_PUBLIC", "HF_ENDPOINT", "HF_TOKEN", "ATTENTION_PRECISION", "HF_HUB_OFFLINE", "DOWNLOAD_TIMEOUT_MS", "DOWNLOAD_STALL_TIMEOUT_MS", "HTTPS_PROXY", "NO_PROXY", "NODE_EXTRA_CA_CERTS"]) {
-    t.match(result.stdout, name);
+    t.match(output, name);
   }
-  t.match(result.stdout, /REQUEST_TIMEOUT_MS .* gets a 504/, "a timed-out request gets 504, as the code answers");
-  t.match(result.stdout, /THREADS .* 0 = one per physical core, within the container's CPU quota/);
+  t.match(output, /REQUEST_TIMEOUT_MS .* gets a 504/, "a timed-out request gets 504, as the code answers");
+  t.match(output, /THREADS .* 0 = one per physical core, within the container's CPU quota/);
+  t.match(output, /SHUTDOWN_TIMEOUT_MS .* 0 = no deadline/);
 });

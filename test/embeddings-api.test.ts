@@ -177,14 +177,25 @@ t.test("models, health and the gateway channel test", async (t) => {
   t.equal(chat.body, "");
 });
 
+/** One server for the settings below (a model load each costs seconds on node-llama-cpp): a 32-token context, TRUNCATE on. */
+let limitedServer: Promise<TestServer> | undefined;
+const limited = () => (limitedServer ??= startTestServer(modelPath, { CONTEXT_SIZE: "32", TRUNCATE: "true", MAX_INPUTS: "3", BODY_LIMIT: "2048" }));
+t.teardown(async () => (await limitedServer)?.close());
+
 t.test("long inputs: 400 naming both lengths, or truncated with </s> kept", async (t) => {
-  const small = await startTestServer(modelPath, { CONTEXT_SIZE: "32" });
-  t.teardown(() => small.close());
+  // TRUNCATE is off by default: an input over the context is refused (ids: a text that long would
+  // start node-llama-cpp's tokenizer thread, seconds of vocabulary loading)
+  const overContext = await embed({ input: [[100, 101], Array(8200).fill(100)] });
+  t.equal(overContext.status, 400);
+  t.equal(overContext.body.error.param, "input[1]");
+  t.match(overContext.body.error.message, /8202 tokens.*context of 8192 tokens/);
+  const small = await limited();
   const long = "word ".repeat(100);
-  const refused = await embed({ input: ["short", long] }, small);
-  t.equal(refused.status, 400);
+  const refused = await embed({ input: ["short", long], truncate: false }, small);
+  t.equal(refused.status, 400, "a request can turn TRUNCATE off");
   t.equal(refused.body.error.param, "input[1]");
   t.match(refused.body.error.message, /102 tokens.*context of 32 tokens/);
+  t.equal((await embed({ input: long }, small)).body.usage.prompt_tokens, 32, "TRUNCATE=true cuts by default");
   const cut = await embed({ input: long, truncate: true }, small);
   t.equal(cut.status, 200);
   t.equal(cut.body.usage.prompt_tokens, 32);
@@ -192,19 +203,14 @@ t.test("long inputs: 400 naming both lengths, or truncated with </s> kept", asyn
   const manual = [...Array.from(tokens.slice(0, 31)), 2];
   const manualVector = (await embed({ input: manual }, small)).body.data[0].embedding as number[];
   t.ok(cosine(cut.body.data[0].embedding as number[], manualVector) > 0.99999, "cut to 31 tokens + </s>");
-  const serverWide = await startTestServer(modelPath, { CONTEXT_SIZE: "32", TRUNCATE: "true" });
-  t.teardown(() => serverWide.close());
-  t.equal((await embed({ input: long }, serverWide)).body.usage.prompt_tokens, 32);
-  t.equal((await embed({ input: long, truncate: false }, serverWide)).status, 400, "a request can turn it off");
 });
 
 t.test("MAX_INPUTS and BODY_LIMIT", async (t) => {
-  const limited = await startTestServer(modelPath, { MAX_INPUTS: "3", BODY_LIMIT: "2048" });
-  t.teardown(() => limited.close());
-  const many = await embed({ input: ["a", "b", "c", "d"] }, limited);
+  const small = await limited();
+  const many = await embed({ input: ["a", "b", "c", "d"] }, small);
   t.equal(many.status, 400);
   t.match(many.body.error.message, /at most 3/);
-  const big = await embed({ input: "y".repeat(5000) }, limited);
+  const big = await embed({ input: "y".repeat(5000) }, small);
   t.equal(big.status, 413);
   t.equal(big.body.error.type, "invalid_request_error");
 });

@@ -1,8 +1,8 @@
-import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import t from "tap";
+import { launchTestServer } from "../scripts/bench/server-process.js";
 import { TINY, testModel } from "./helpers/models.js";
 import { nativeAddonOrSkip } from "./helpers/native.js";
 
@@ -19,30 +19,20 @@ if (nativeAddonOrSkip(t)) {
   /** Module URLs the server resolved and the files it mapped, after one request. */
   const loadedBy = async (engine: string): Promise<{ modules: string[]; maps: string }> => {
     const file = path.join(dir, `${engine}.txt`);
-    const child = spawn(process.execPath, ["--import", "tsx", "--import", "./test/support/record-modules.mjs", "src/main.ts"], {
-      env: { ...process.env, PORT: "0", HOST: "127.0.0.1", DEVICE: "cpu", ENGINE: engine, EMBEDDING_MODEL: modelPath, LOG_LEVEL: "info", RECORD_MODULES_FILE: file },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let output = "";
-    child.stderr.on("data", (chunk) => (output += chunk));
-    const exited = new Promise((resolve) => child.on("exit", resolve));
-    await new Promise<void>((resolve, reject) => {
-      child.stdout.on("data", (chunk) => {
-        output += chunk;
-        if (output.includes("ready: POST")) resolve();
-      });
-      child.on("exit", (code) => reject(new Error(`exited early with ${code}: ${output}`)));
-    });
-    const port = Number(/listening at http:\/\/127\.0\.0\.1:(\d+)/.exec(output)?.[1]);
-    const response = await fetch(`http://127.0.0.1:${port}/v1/embeddings`, {
+    const server = launchTestServer(
+      { ENGINE: engine, EMBEDDING_MODEL: modelPath, RECORD_MODULES_FILE: file },
+      ["--import", "tsx", "--import", "./test/support/record-modules.mjs", "src/main.ts"],
+    );
+    t.teardown(() => server.stop("SIGKILL"));
+    await server.waitFor(/ready: POST/);
+    const response = await fetch(`${await server.address()}/v1/embeddings`, {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ input: "hello world" }),
     });
     t.equal(response.status, 200, `${engine}: a request is served`);
-    const maps = readFileSync(`/proc/${child.pid}/maps`, "utf8");
-    child.kill("SIGTERM");
-    await exited;
+    const maps = readFileSync(`/proc/${server.pid}/maps`, "utf8");
+    await server.stop();
     return { modules: readFileSync(file, "utf8").split("\n").filter(Boolean), maps };
   };
 

@@ -7,6 +7,7 @@ import t from "tap";
 import { writeRandomHeads } from "../scripts/heads/random-heads.js";
 import { readHeadsDirectory } from "../src/model/heads/heads.js";
 import { TINY, testModel } from "./helpers/models.js";
+import { nativeAddonOrSkip } from "./helpers/native.js";
 import { loadReferenceModel, referenceEmbedding, referenceHiddenStates } from "./helpers/reference.js";
 import {
   referenceColbert,
@@ -18,13 +19,8 @@ import { cosine, decodeBase64Vector, startTestServer, type TestServer } from "./
 
 const modelPath = await testModel(TINY);
 const headsDir = await mkdtemp(path.join(os.tmpdir(), "bge-m3-heads-"));
+t.teardown(() => rm(headsDir, { recursive: true, force: true }));
 await writeRandomHeads(headsDir, { width: TINY.width!, dtype: "f32", seed: 3 });
-const server = await startTestServer(modelPath, { M3_HEADS: headsDir, MAX_RERANK_DOCUMENTS: "6" });
-t.teardown(async () => {
-  await server.close();
-  await rm(headsDir, { recursive: true, force: true });
-});
-const runsHeads = server.service.embedder.heads !== undefined;
 
 interface Item {
   index: number;
@@ -33,7 +29,7 @@ interface Item {
   colbert_embedding?: (number[] | string)[];
 }
 
-async function post(url: string, payload: unknown, target: TestServer = server) {
+async function postTo(url: string, payload: unknown, target: TestServer) {
   const response = await target.app.inject({ method: "POST", url, payload: payload as object });
   return { status: response.statusCode, body: response.json() };
 }
@@ -43,14 +39,14 @@ const QUERY_FALLBACK = "fallback query";
 const DROPPED = new Set([0, 1, 2, 3]);
 const TEXTS = ["How do sparse and dense retrieval differ?", "Dense vectors capture meaning; sparse weights capture words words words."];
 
-if (!runsHeads) {
-  t.test(`the ${server.service.embedder.engine} engine answers sparse requests with a clear 400`, async (t) => {
-    const { status, body } = await post("/v1/embeddings", { input: "x", return_sparse: true });
-    t.equal(status, 400);
-    t.equal(body.error.code, "sparse_unavailable");
-    t.match(body.error.message, /engine runs no heads/);
-  });
-} else {
+// The native engine runs the heads: where its addon is built they must run (a skip saying why otherwise,
+// a failure under BGE_M3_REQUIRE_NATIVE=1), never a quiet fall-back to the answers without them.
+t.test("with the heads, on the native engine", async (t) => {
+  if (!nativeAddonOrSkip(t)) return;
+  const server = await startTestServer(modelPath, { M3_HEADS: headsDir, MAX_RERANK_DOCUMENTS: "6", ENGINE: "native" });
+  t.teardown(() => server.close());
+  t.ok(server.service.embedder.heads, "the native engine runs the heads");
+  const post = (url: string, payload: unknown) => postTo(url, payload, server);
   const reference = loadReferenceModel(modelPath);
   t.teardown(() => reference.close());
   const heads = await readHeadsDirectory(headsDir);
@@ -223,7 +219,7 @@ if (!runsHeads) {
     const many = await post("/v1/rerank", { query: QUERY, documents: Array(7).fill("d") });
     t.match(many.body.error.message, /MAX_RERANK_DOCUMENTS/);
   });
-}
+});
 
 t.test("without heads: dense works, sparse and ColBERT say why, rerank falls back to dense", async (t) => {
   const plain = await startTestServer(modelPath, { M3_HEADS: "none" });
@@ -232,19 +228,19 @@ t.test("without heads: dense works, sparse and ColBERT say why, rerank falls bac
   t.same(health.outputs, ["dense"]);
   t.match(health.heads_unavailable, /M3_HEADS is none/);
   for (const [field, code] of [["return_sparse", "sparse_unavailable"], ["return_colbert_vecs", "colbert_unavailable"]]) {
-    const { status, body } = await post("/v1/embeddings", { input: "x", [field]: true }, plain);
+    const { status, body } = await postTo("/v1/embeddings", { input: "x", [field]: true }, plain);
     t.equal(status, 400, field);
     t.equal(body.error.code, code);
     t.match(body.error.message, /M3_HEADS is none/);
   }
-  const sparse = await post("/embed_sparse", { inputs: "x" }, plain);
+  const sparse = await postTo("/embed_sparse", { inputs: "x" }, plain);
   t.same([sparse.status, sparse.body.error_type], [424, "backend"], "TEI's 424 for an output the model cannot give");
-  const hidden = await post("/embed_all", { inputs: "x" }, plain);
+  const hidden = await postTo("/embed_all", { inputs: "x" }, plain);
   t.equal(hidden.status, 424);
   t.match(hidden.body.error, /last hidden states are not available.*M3_HEADS is none/);
-  const dense = await post("/v1/rerank", { query: QUERY_FALLBACK, documents: ["alpha", "beta"] }, plain);
+  const dense = await postTo("/v1/rerank", { query: QUERY_FALLBACK, documents: ["alpha", "beta"] }, plain);
   t.equal(dense.status, 200, "rerank without a mode uses dense");
-  const hybrid = await post("/v1/rerank", { query: QUERY_FALLBACK, documents: ["alpha"], mode: "hybrid" }, plain);
+  const hybrid = await postTo("/v1/rerank", { query: QUERY_FALLBACK, documents: ["alpha"], mode: "hybrid" }, plain);
   t.equal(hybrid.status, 400);
 });
 
@@ -252,7 +248,10 @@ t.test("the node-llama-cpp engine says it runs no heads", async (t) => {
   const other = await startTestServer(modelPath, { M3_HEADS: headsDir, ENGINE: "node-llama-cpp" });
   t.teardown(() => other.close());
   t.match((await other.app.inject({ url: "/health" })).json().heads_unavailable, /node-llama-cpp engine runs no heads/);
-  const { status, body } = await post("/v1/embeddings", { input: "x", return_colbert_vecs: true }, other);
-  t.equal(status, 400);
-  t.equal(body.error.code, "colbert_unavailable");
+  for (const [field, code] of [["return_sparse", "sparse_unavailable"], ["return_colbert_vecs", "colbert_unavailable"]]) {
+    const { status, body } = await postTo("/v1/embeddings", { input: "x", [field]: true }, other);
+    t.equal(status, 400, field);
+    t.equal(body.error.code, code);
+    t.match(body.error.message, /engine runs no heads/);
+  }
 });

@@ -3,24 +3,11 @@
 // gate where a test needs a full queue; what is refused never reaches it, so one engine suffices.
 import t from "tap";
 import { TINY, testModel } from "./helpers/models.js";
-import { startTestServer, type TestServer } from "./support/app.js";
+import { holdEngine, startTestServer, type TestServer } from "./support/app.js";
 
 const modelPath = await testModel(TINY);
 const ids = (length: number, seed: number) => Array.from({ length }, (_, i) => 1000 + ((seed * 7919 + i * 104729) % 200_000));
 const embed = (server: TestServer, input: unknown) => server.app.inject({ method: "POST", url: "/v1/embeddings", payload: { input } });
-
-/** Holds every engine batch until the returned function is called. */
-function holdEngine(server: TestServer): () => void {
-  const embedder = server.service.embedder;
-  const original = embedder.embedBatch.bind(embedder);
-  let open!: () => void;
-  const gate = new Promise<void>((resolve) => (open = resolve));
-  embedder.embedBatch = async (sequences, signal) => {
-    await gate;
-    return original(sequences, signal);
-  };
-  return open;
-}
 
 /** Counts the texts the engine is asked to tokenize. */
 function countTokenized(server: TestServer): () => number {
@@ -51,9 +38,9 @@ t.test("while the queue is full, a request that fits later gets 503, one that ne
     MAX_QUEUE: "4", MAX_INPUTS: "4", MAX_BATCH_SEQUENCES: "1", CONTEXT_SIZE: "1024", MAX_REQUEST_TOKENS: "2048",
   });
   t.teardown(() => server.close());
-  const open = holdEngine(server);
+  const { open, entered } = holdEngine(server);
   const filling = embed(server, [ids(10, 1), ids(10, 2), ids(10, 3), ids(10, 4)]);
-  await new Promise((r) => setTimeout(r, 100));
+  await entered; // one input held in the engine, three in the queue
   t.equal((await embed(server, [ids(10, 5), ids(10, 6)])).statusCode, 503, "fits, but not now");
   const never = await embed(server, [ids(1000, 7), ids(1000, 8), ids(1000, 9)]);
   t.equal(never.statusCode, 400, "never fits");
@@ -72,9 +59,9 @@ t.test("admission comes before tokenizing: a full queue answers 503 without toke
   const server = await startTestServer(modelPath, { MAX_QUEUE: "4", MAX_INPUTS: "4", MAX_BATCH_SEQUENCES: "1" });
   t.teardown(() => server.close());
   const tokenized = countTokenized(server);
-  const open = holdEngine(server);
+  const { open, entered } = holdEngine(server);
   const filling = embed(server, [ids(10, 1), ids(10, 2), ids(10, 3), ids(10, 4)]);
-  await new Promise((r) => setTimeout(r, 100));
+  await entered; // one input held in the engine, three in the queue
   const refused = await embed(server, ["a text", "another text"]);
   t.equal(refused.statusCode, 503);
   t.equal(refused.headers["retry-after"], "1");

@@ -4,6 +4,7 @@ import { execFile, spawnSync } from "node:child_process";
 import type { AddressInfo } from "node:net";
 import { promisify } from "node:util";
 import t, { type Test } from "tap";
+import { launchTestServer } from "../scripts/bench/server-process.js";
 import { TINY, testModel } from "./helpers/models.js";
 import { cosine, startTestServer, type TestServer } from "./support/app.js";
 
@@ -90,14 +91,10 @@ t.test("the old README's curl with a wrong key is a 401 in OpenAI's shape", { sk
 });
 
 t.test("the old compose file's EMBEDDING_MODEL stops start-up with one line saying what to set", async (t) => {
-  const result = spawnSync(process.execPath, ["--import", "tsx", "src/main.ts"], {
-    env: { ...process.env, EMBEDDING_MODEL: "BAAI/bge-m3-unsupervised", PORT: "0" },
-    encoding: "utf8",
-    timeout: 60_000,
-  });
-  t.equal(result.status, 1);
-  const lines = result.stderr.trim().split("\n");
-  t.equal(lines.length, 1, result.stderr);
+  const server = launchTestServer({ EMBEDDING_MODEL: "BAAI/bge-m3-unsupervised" });
+  t.equal((await server.exited).code, 1);
+  const lines = server.errors().trim().split("\n");
+  t.equal(lines.length, 1, server.errors());
   t.match(lines[0], /^error: Invalid EMBEDDING_MODEL: "BAAI\/bge-m3-unsupervised" is a Hugging Face model id .*hf:<owner>\/<repo>\/<file>\.gguf/);
-  t.equal(result.stdout, "", "it failed before listening or downloading anything");
+  t.equal(server.output(), server.errors(), "it failed before listening or downloading anything: no log line");
 });

@@ -6,11 +6,11 @@ import { mkdir, mkdtemp, readFile, readdir, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import t, { type Test } from "tap";
+import { launchTestServer, type LaunchedServer } from "../scripts/bench/server-process.js";
 import { writeRandomHeads } from "../scripts/heads/random-heads.js";
 import { TINY, testModel } from "./helpers/models.js";
 import { startFakeHub, TEST_CA_FILE, type FakeHub, type FakeHubOptions } from "./support/hf-server.js";
 import { startProxy } from "./support/proxy.js";
-import { startServer, type ServerRun } from "./support/server-process.js";
 
 const modelPath = await testModel(TINY);
 const modelBytes = await readFile(modelPath);
@@ -28,14 +28,14 @@ async function hubWith(t: Test, options: FakeHubOptions = {}): Promise<FakeHub> 
   return hub;
 }
 
-function server(t: Test, env: Record<string, string>): ServerRun {
-  const run = startServer({ EMBEDDING_MODEL: MODEL, ...env });
+function server(t: Test, env: Record<string, string>): LaunchedServer {
+  const run = launchTestServer({ EMBEDDING_MODEL: MODEL, ...env });
   t.teardown(() => run.stop());
   return run;
 }
 
 /** pino's messages, in order. */
-const messages = (run: ServerRun): string[] =>
+const messages = (run: LaunchedServer): string[] =>
   run
     .output()
     .split("\n")
@@ -63,7 +63,7 @@ t.test("a host that does not resolve, refuses, answers 404 or 401: the reason an
   const dirs = Object.fromEntries(await Promise.all(Object.keys(cases).map(async (name) => [name, await modelDir(`fail-${name}`)])));
   // side by side: each is a whole server start that fails
   const runs = Object.fromEntries(Object.entries(cases).map(([name, env]) => [name, server(t, { ...env, MODEL_DIR: dirs[name] })]));
-  const codes = Object.fromEntries(await Promise.all(Object.entries(runs).map(async ([name, run]) => [name, await run.exited])));
+  const codes = Object.fromEntries(await Promise.all(Object.entries(runs).map(async ([name, run]) => [name, (await run.exited).code])));
 
   for (const [name, run] of Object.entries(runs)) {
     t.equal(codes[name], 1, `${name}: exit code 1`);
@@ -96,14 +96,14 @@ t.test("a transfer that stalls halfway: /health says how far, retried from there
   const folder = await modelDir("stall");
   const env = { HF_ENDPOINT: hub.endpoint, MODEL_DIR: folder, DOWNLOAD_STALL_TIMEOUT_MS: "1500", DOWNLOAD_TIMEOUT_MS: "4000" };
   const stalled = server(t, env);
-  const port = await stalled.port();
+  const url = await stalled.address();
   await stalled.waitFor(/downloading the model from/);
   // /health while the first half arrives and the link then stalls (4 s or more): poll until it shows the half
   const stallPercent = Number(((100 * half) / modelBytes.length).toFixed(1));
   let health: { status?: string; step?: string; percent?: number } = {};
   const statuses = new Set<number>();
   for (const deadline = Date.now() + 30_000; Date.now() < deadline && !((health.percent ?? 0) >= stallPercent); ) {
-    const response = await fetch(`http://127.0.0.1:${port}/health`).catch(() => undefined);
+    const response = await fetch(`${url}/health`).catch(() => undefined);
     if (response) {
       statuses.add(response.status);
       health = await response.json();
@@ -112,7 +112,7 @@ t.test("a transfer that stalls halfway: /health says how far, retried from there
   }
   t.same([...statuses], [503], "not ready while downloading");
   t.match(health, { status: "loading", step: "downloading the model", percent: stallPercent }, "/health: downloading, and how far");
-  t.equal(await stalled.exited, 1, "exit code 1 once DOWNLOAD_TIMEOUT_MS passes without data");
+  t.equal((await stalled.exited).code, 1, "exit code 1 once DOWNLOAD_TIMEOUT_MS passes without data");
   t.match(messages(stalled).join("\n"), /model download attempt 1 failed at 50\.0%: no data from 127\.0\.0\.1:\d+ for 1\.5 s; trying again in 1\.0 s/);
   t.match(stalled.errors(), /^error: gave up downloading the model from .* after 2 attempts and [\d.]+ s without data \(DOWNLOAD_TIMEOUT_MS=4000\): no data from 127\.0\.0\.1:\d+ for [\d.]+ s; the link is slow or broken \(DOWNLOAD_STALL_TIMEOUT_MS is the longest pause allowed\); or, without access to the hub/);
   t.equal(hub.headers[1]?.range, `bytes=${half}-`, "the second attempt asked for the rest");
@@ -132,7 +132,7 @@ t.test("a transfer that stalls halfway: /health says how far, retried from there
   t.same(hub.headers.slice(seen).map((headers) => headers.range), [`bytes=${half}-`], "one request, for the rest");
   t.ok((await readFile(path.join(folder, LOCAL_NAME))).equals(modelBytes), "the resumed file has the right bytes");
   t.same(await readdir(folder), [LOCAL_NAME], "the partial file became the model");
-  t.equal(await resumed.stop(), 0);
+  t.equal((await resumed.stop()).code, 0);
 });
 
 t.test("no network: npm run fetch-model where the hub is reachable, then HF_HUB_OFFLINE=1 uses that MODEL_DIR; a missing file named exactly", async (t) => {
@@ -144,8 +144,8 @@ t.test("no network: npm run fetch-model where the hub is reachable, then HF_HUB_
   });
   t.teardown(() => hub.close());
   const fetched = await modelDir("offline-fetched");
-  const fetch = startServer({ EMBEDDING_MODEL: MODEL, HF_ENDPOINT: hub.endpoint, MODEL_DIR: fetched, M3_HEADS: "hf:BAAI/bge-m3" }, "scripts/fetch-model.ts");
-  t.equal(await fetch.exited, 0, fetch.output());
+  const fetch = launchTestServer({ EMBEDDING_MODEL: MODEL, HF_ENDPOINT: hub.endpoint, MODEL_DIR: fetched, M3_HEADS: "hf:BAAI/bge-m3" }, ["--import", "tsx", "scripts/fetch-model.ts"]);
+  t.equal((await fetch.exited).code, 0, fetch.output());
   t.match(fetch.output(), `${path.join(fetched, LOCAL_NAME)}: 2 layers, ${TINY.width} dimensions, context 8192`);
   t.match(fetch.output(), `sparse and ColBERT heads: hf:BAAI/bge-m3 (${path.join(fetched, "hf--BAAI--bge-m3")})`, "the heads come along");
   const fetchRequests = hub.requests.length;
@@ -154,14 +154,14 @@ t.test("no network: npm run fetch-model where the hub is reachable, then HF_HUB_
   const base = { HF_HUB_OFFLINE: "1", HF_ENDPOINT: hub.endpoint };
   const served = server(t, { ...base, MODEL_DIR: fetched });
   const refused = server(t, { ...base, MODEL_DIR: empty });
-  t.equal(await refused.exited, 1);
+  t.equal((await refused.exited).code, 1);
   t.equal(
     refused.errors().trim(),
     `error: HF_HUB_OFFLINE is set and the model file ${path.join(empty, LOCAL_NAME)} is not there (it comes from ${hub.endpoint.replace(/\/$/, "")}${HUB_PATH}): ` +
       "copy it there (npm run fetch-model with the same EMBEDDING_MODEL where the hub is reachable, then copy MODEL_DIR's file), or set EMBEDDING_MODEL=/path/to.gguf",
   );
   await served.waitFor(/model file checked/);
-  t.equal(await served.stop(), 0);
+  t.equal((await served.stop()).code, 0);
   t.equal(hub.requests.length, fetchRequests, "no request reached the hub");
 });
 
@@ -183,5 +183,5 @@ t.test("HTTPS_PROXY: the download goes through a CONNECT proxy to an https host 
   t.same(proxy.seen, ["CONNECT hub.invalid:443"], "one tunnel, to the hub's name");
   t.same(hub.requests, [`GET ${HUB_PATH}`]);
   t.ok((await readFile(path.join(folder, LOCAL_NAME))).equals(modelBytes));
-  t.equal(await run.stop(), 0);
+  t.equal((await run.stop()).code, 0);
 });

@@ -1,8 +1,8 @@
-import { spawn } from "node:child_process";
 import { copyFile, mkdtemp, open, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import t from "tap";
+import { launchTestServer } from "../scripts/bench/server-process.js";
 import { checkModelReference } from "../src/model/reference.js";
 import { resolveModel } from "../src/model/resolve.js";
 import { validateModelFile } from "../src/model/validate.js";
@@ -13,21 +13,11 @@ import { startFakeHub } from "./support/hf-server.js";
 const modelPath = await testModel(TINY);
 const dir = await mkdtemp(path.join(tmpdir(), "bge-m3-model-files-"));
 
-/** Runs the real server process; resolves with its exit code and stderr once it exits. */
-function runServer(env: Record<string, string>, timeoutMs = 60_000): Promise<{ code: number | null; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
-      env: { ...process.env, PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "error", DEVICE: "cpu", M3_HEADS: "none", ...env },
-      stdio: ["ignore", "ignore", "pipe"],
-    });
-    let stderr = "";
-    child.stderr.on("data", (chunk) => (stderr += chunk));
-    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-    child.on("exit", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stderr });
-    });
-  });
+/** Runs the real server process (LOG_LEVEL=error: stderr holds nothing but a start-up error); its exit code and stderr. */
+async function runServer(env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
+  const server = launchTestServer({ LOG_LEVEL: "error", ...env });
+  const { code } = await server.exited;
+  return { code, stderr: server.errors() };
 }
 
 t.test("a valid model passes the check with its facts", async (t) => {
@@ -121,27 +111,14 @@ t.test("the server downloads the model on first start, then serves it", async (t
   const hub = await startFakeHub({ "/owner/repo/resolve/main/model.gguf": modelPath });
   t.teardown(() => hub.close());
   const modelDir = path.join(dir, "server-downloads");
-  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
-    env: { ...process.env, PORT: "0", HOST: "127.0.0.1", DEVICE: "cpu", HF_ENDPOINT: hub.endpoint, MODEL_DIR: modelDir, EMBEDDING_MODEL: "hf:owner/repo/model.gguf", LOG_LEVEL: "info" },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  t.teardown(() => child.kill("SIGKILL"));
-  let output = "";
-  const ready = new Promise<void>((resolve, reject) => {
-    child.stdout.on("data", (chunk) => {
-      output += chunk;
-      if (output.includes("ready: POST")) resolve();
-    });
-    child.on("exit", (code) => reject(new Error(`exited ${code}: ${output}`)));
-  });
-  await ready;
-  t.match(output, /downloading model: 100\.0%/, "non-terminal progress is logged");
-  const port = Number(/listening at http:\/\/127\.0\.0\.1:(\d+)/.exec(output)?.[1]);
-  const response = await fetch(`http://127.0.0.1:${port}/v1/embeddings`, {
+  const server = launchTestServer({ HF_ENDPOINT: hub.endpoint, MODEL_DIR: modelDir, EMBEDDING_MODEL: "hf:owner/repo/model.gguf" });
+  t.teardown(() => server.stop("SIGKILL"));
+  await server.waitFor(/ready: POST/);
+  t.match(server.output(), /downloading model: 100\.0%/, "non-terminal progress is logged");
+  const response = await fetch(`${await server.address()}/v1/embeddings`, {
     method: "POST",
     headers: { "content-type": "application/json" },
     body: JSON.stringify({ input: "downloaded" }),
   });
   t.equal(response.status, 200);
-  child.kill("SIGTERM");
 });

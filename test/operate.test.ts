@@ -1,4 +1,3 @@
-import { spawn } from "node:child_process";
 import { request as httpRequest } from "node:http";
 import type { AddressInfo } from "node:net";
 import t from "tap";
@@ -7,7 +6,8 @@ import { buildApp } from "../src/http/app.js";
 import { Metrics } from "../src/metrics/metrics.js";
 import { ServiceState } from "../src/service/state.js";
 import { TINY, testModel } from "./helpers/models.js";
-import { cosine, startTestServer } from "./support/app.js";
+import { launchTestServer } from "../scripts/bench/server-process.js";
+import { cosine, holdEngine, startTestServer, waitUntil } from "./support/app.js";
 
 const modelPath = await testModel(TINY);
 const ids = (length: number, seed: number) => Array.from({ length }, (_, i) => 1000 + ((seed * 7919 + i * 104729) % 200_000));
@@ -50,20 +50,24 @@ t.test("a client that disconnects has its queued inputs dropped", async (t) => {
   t.teardown(() => server.close());
   await server.app.listen({ host: "127.0.0.1", port: 0 });
   const { port } = server.app.server.address() as AddressInfo;
-  const input = Array.from({ length: 40 }, (_, i) => ids(1500, i));
-  const body = JSON.stringify({ input });
-  await new Promise<void>((resolve) => {
-    const req = httpRequest({ host: "127.0.0.1", port, method: "POST", path: "/v1/embeddings", headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) } });
-    req.on("error", () => resolve());
-    req.end(body, () => setTimeout(() => { req.destroy(); resolve(); }, 300));
-  });
-  for (let i = 0; i < 100 && server.service.scheduler.queuedInputs > 0; i++) await new Promise((r) => setTimeout(r, 50));
-  t.equal(server.service.scheduler.queuedInputs, 0, "the queue is empty again");
-  const metrics = await server.metrics.registry.getSingleMetricAsString("embedding_inputs_total");
-  const embedded = Number(/embedding_inputs_total (\d+)/.exec(metrics)?.[1]);
-  t.ok(embedded < 40, `only ${embedded} of 40 inputs were embedded`);
+  const body = JSON.stringify({ input: Array.from({ length: 40 }, (_, i) => ids(100, i)) });
+  const { open, entered } = holdEngine(server);
+  const req = httpRequest({ host: "127.0.0.1", port, method: "POST", path: "/v1/embeddings", headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) } });
+  req.on("error", () => {});
+  req.end(body);
+  await entered; // one input at the engine, 39 in the queue
+  req.destroy();
+  await waitUntil(() => server.service.scheduler.queuedInputs === 0, "the queue is empty again");
+  open();
+  const cancelled = await server.metrics.registry.getSingleMetricAsString("embedding_inputs_cancelled_total");
+  t.match(cancelled, /stage="queued"\} 39/, "the 39 queued inputs were dropped");
+  t.match(cancelled, /stage="running"\} 1/, "and the running one abandoned");
   const after = await server.app.inject({ method: "POST", url: "/v1/embeddings", payload: { input: "still serving" } });
   t.equal(after.statusCode, 200);
+  const metrics = await server.metrics.registry.getSingleMetricAsString("embedding_inputs_total");
+  const embedded = Number(/embedding_inputs_total (\d+)/.exec(metrics)?.[1]);
+  // the next request's input, and the abandoned one where the engine cannot stop a started batch
+  t.equal(embedded, server.service.engine === "native" ? 1 : 2, "the queued inputs were never embedded");
 });
 
 t.test("/metrics: Prometheus text, behind the key unless METRICS_PUBLIC", async (t) => {
@@ -118,56 +122,58 @@ t.test("a stalled event loop is answered with 503 and Retry-After", async (t) =>
   t.same({ status: health.json().status, code: health.json().error?.code }, { status: "overloaded", code: "server_overloaded" });
 });
 
-t.test("SIGTERM during a request: the request completes, the process exits 0", async (t) => {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
-    env: { ...process.env, PORT: "0", HOST: "127.0.0.1", DEVICE: "cpu", EMBEDDING_MODEL: modelPath, LOG_LEVEL: "info" },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let output = "";
-  child.stderr.on("data", (chunk) => (output += chunk));
-  await new Promise<void>((resolve, reject) => {
-    child.stdout.on("data", (chunk) => {
-      output += chunk;
-      if (output.includes("ready: POST")) resolve();
-    });
-    child.on("exit", (code) => reject(new Error(`exited early with ${code}: ${output}`)));
-  });
-  const port = Number(/listening at http:\/\/127\.0\.0\.1:(\d+)/.exec(output)?.[1]);
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  const pending = fetch(`http://127.0.0.1:${port}/v1/embeddings`, {
+// Server processes for the tests below, started side by side once: LOG_LEVEL=info without a shutdown
+// deadline (SHUTDOWN_TIMEOUT_MS=0), and LOG_LEVEL=trace with a 1 ms one.
+const processes = {
+  info: launchTestServer({ EMBEDDING_MODEL: modelPath, SHUTDOWN_TIMEOUT_MS: "0" }),
+  trace: launchTestServer({ EMBEDDING_MODEL: modelPath, LOG_LEVEL: "trace", SHUTDOWN_TIMEOUT_MS: "1" }),
+};
+t.teardown(() => Promise.all(Object.values(processes).map((server) => server.stop("SIGKILL"))));
+
+/** The embeddings request of the SIGTERM tests: 4 inputs of 2,000 tokens, seconds of work on 2 cores. */
+const postLong = (url: string) =>
+  fetch(`${url}/v1/embeddings`, {
     method: "POST",
     headers: { "content-type": "application/json" },
-    body: JSON.stringify({ input: Array.from({ length: 8 }, (_, i) => ids(2000, i)) }),
+    body: JSON.stringify({ input: Array.from({ length: 4 }, (_, i) => ids(2000, i)) }),
   });
-  await new Promise((r) => setTimeout(r, 300));
-  child.kill("SIGTERM");
-  const response = await pending;
-  t.equal(response.status, 200);
-  t.equal((await response.json()).data.length, 8);
-  t.equal(await exited, 0, output.slice(-2000));
-  t.match(output, /shutting down/);
-});
+
+/** Resolves once the server holds an accepted request: its outputs' room is reserved until the answer is written. */
+const requestInFlight = (url: string) =>
+  waitUntil(async () => {
+    const metrics = await fetch(`${url}/metrics`).then((response) => response.text());
+    return Number(/^embedding_output_bytes (\d+)/m.exec(metrics)?.[1]) > 0;
+  }, "a request in flight");
 
 t.test("llama.cpp's own logs: off at LOG_LEVEL=info, on at trace", async (t) => {
-  const startupOutput = async (logLevel: string): Promise<string> => {
-    const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
-      env: { ...process.env, PORT: "0", HOST: "127.0.0.1", DEVICE: "cpu", EMBEDDING_MODEL: modelPath, LOG_LEVEL: logLevel },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let output = "";
-    child.stderr.on("data", (chunk) => (output += chunk));
-    child.stdout.on("data", (chunk) => (output += chunk));
-    const exited = new Promise((resolve) => child.on("exit", resolve));
-    await new Promise<void>((resolve, reject) => {
-      const timer = setInterval(() => output.includes("ready: POST") && resolve(), 50);
-      child.on("exit", (code) => reject(new Error(`exited early with ${code}: ${output}`)));
-      exited.then(() => clearInterval(timer), () => clearInterval(timer));
-    });
-    child.kill("SIGTERM");
-    await exited;
-    return output;
-  };
-  const [info, trace] = await Promise.all([startupOutput("info"), startupOutput("trace")]);
-  t.notMatch(info, /llama_model_loader/);
-  t.match(trace, /llama_model_loader/);
+  await Promise.all(Object.values(processes).map((server) => server.waitFor(/ready: POST/)));
+  t.notMatch(processes.info.output(), /llama_model_loader/);
+  t.match(processes.trace.output(), /llama_model_loader/);
+});
+
+t.test("SIGTERM during a request: the request completes, the process exits 0 (SHUTDOWN_TIMEOUT_MS=0: no deadline)", async (t) => {
+  const server = processes.info;
+  await server.waitFor(/ready: POST/);
+  const url = await server.address();
+  const pending = postLong(url);
+  await requestInFlight(url);
+  const exit = server.stop();
+  const response = await pending;
+  t.equal(response.status, 200);
+  t.equal((await response.json()).data.length, 4);
+  t.same(await exit, { code: 0, signal: null }, server.output().slice(-2000));
+  const output = server.output();
+  t.match(output, /shutting down/);
+  t.ok(output.indexOf("shutting down") < output.indexOf('"url":"/v1/embeddings"'), "the request was answered after SIGTERM");
+});
+
+t.test("SIGTERM with a request longer than SHUTDOWN_TIMEOUT_MS: exit 1 at the deadline, saying so", async (t) => {
+  const server = processes.trace;
+  await server.waitFor(/ready: POST/);
+  const url = await server.address();
+  const pending = postLong(url).catch((error: Error) => error);
+  await requestInFlight(url);
+  t.same(await server.stop(), { code: 1, signal: null });
+  t.match(server.output(), /shutdown took longer than 1 ms; exiting/);
+  t.type(await pending, Error, "the unfinished request's connection closed with the process");
 });

@@ -7,6 +7,7 @@
 // ggml's CPU backend additionally evaluates it through an fp16 lookup table
 // (GGML_GELU_FP16); this reference uses the exact tanh formula.
 import { GgufReader } from "./gguf-reader.js";
+import { cachedReference, modelFileIdentity } from "./reference-cache.js";
 
 type Layer = {
   q: Linear, k: Linear, v: Linear, o: Linear,
@@ -18,6 +19,8 @@ type Linear = { w: Float64Array, b: Float64Array, nIn: number, nOut: number };
 type Norm = { w: Float64Array, b: Float64Array };
 
 export type ReferenceModel = {
+  /** the file's identity for the results cache (reference-cache.ts) */
+  file: string,
   width: number,
   heads: number,
   eps: number,
@@ -61,6 +64,7 @@ export function loadReferenceModel(path: string): ReferenceModel {
       outNorm: norm(`blk.${i}.layer_output_norm`)
     });
   return {
+    file: modelFileIdentity(path),
     width,
     heads: num("bert.attention.head_count"),
     eps: num("bert.attention.layer_norm_epsilon"),
@@ -77,19 +81,21 @@ export function loadReferenceModel(path: string): ReferenceModel {
 
 /** CLS embedding (L2-normalised) of a token-id list that already holds <s> ... </s>. */
 export function referenceEmbedding(model: ReferenceModel, ids: readonly number[]): Float64Array {
-  const n = model.width;
-  // llama.cpp (inp_out_ids) may keep only the pooled row after the last
-  // attention; the CLS row does not depend on other rows' outputs there.
-  const cls = hiddenStates(model, ids, 1).slice(0, n);
-  const norm = Math.hypot(...cls);
-  for (let i = 0; i < n; i++)
-    cls[i] /= norm;
-  return cls;
+  return cachedReference("cls", model.file, ids, () => {
+    const n = model.width;
+    // llama.cpp (inp_out_ids) may keep only the pooled row after the last
+    // attention; the CLS row does not depend on other rows' outputs there.
+    const cls = hiddenStates(model, ids, 1).slice(0, n);
+    const norm = Math.hypot(...cls);
+    for (let i = 0; i < n; i++)
+      cls[i] /= norm;
+    return cls;
+  });
 }
 
 /** The encoder's last hidden states, one row of `width` per token (what BGE-M3's heads read). */
 export function referenceHiddenStates(model: ReferenceModel, ids: readonly number[]): Float64Array {
-  return hiddenStates(model, ids, ids.length);
+  return cachedReference("states", model.file, ids, () => hiddenStates(model, ids, ids.length));
 }
 
 /** The first `lastRows` rows of the last layer's output. */
