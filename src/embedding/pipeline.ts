@@ -69,6 +69,9 @@ export interface InputOutputs {
   readonly hidden?: Float32Array;
 }
 
+/** What a forgotten item holds: nothing (EmbedResult.forget). */
+const FORGOTTEN: InputOutputs = Object.freeze({});
+
 export interface EmbedSummary {
   /** Every token the model saw, `<s>` and `</s>` included. */
   readonly promptTokens: number;
@@ -76,8 +79,14 @@ export interface EmbedSummary {
 }
 
 export interface EmbedResult extends EmbedSummary {
-  /** Each input's outputs, in input order. */
+  /** Each input's outputs, in input order (empty once forgotten). */
   readonly items: readonly InputOutputs[];
+  /**
+   * Drops item `index`'s outputs once an answer written in one pass is done with them, so that a large
+   * answer holds less as it goes (ColBERT rows: 4 KiB a token). Its room in MAX_OUTPUT_BYTES is kept
+   * until `release()`: the count stays an upper bound.
+   */
+  forget(index: number): void;
   /**
    * Gives the outputs' room in MAX_OUTPUT_BYTES back: call once the answer has been written or
    * abandoned. Safe to call more than once.
@@ -174,7 +183,7 @@ export class EmbeddingPipeline {
   async embed(request: EmbedRequest): Promise<EmbedResult> {
     const items = new Array<InputOutputs>(request.inputs.length);
     const { summary, reservation } = await this.run(request, request.inputs.length, (index, outputs) => (items[index] = outputs));
-    return { ...summary, items, release: () => reservation.release() };
+    return { ...summary, items, forget: (index) => (items[index] = FORGOTTEN), release: () => reservation.release() };
   }
 
   /**

@@ -44,6 +44,8 @@ export interface EmbeddingsAnswer {
   readonly tokenTexts?: (ids: Uint32Array) => string[];
   readonly model: string;
   readonly promptTokens: number;
+  /** Called once item `index` has been written: its outputs are no longer needed (EmbedResult.forget). */
+  readonly written?: (index: number) => void;
 }
 
 /** OpenAI's `/v1/embeddings` answer (`EmbeddingsResponse`), with BGE-M3's extra outputs per item. */
@@ -58,6 +60,7 @@ export function* embeddingsPieces(answer: EmbeddingsAnswer): Generator<string> {
       yield* rowsJson(item.colbert, answer.colbertDimensions, answer.format);
     }
     yield "}";
+    answer.written?.(index);
   }
   const tokens = answer.promptTokens;
   yield `],"model":${JSON.stringify(answer.model)},"usage":{"prompt_tokens":${tokens},"total_tokens":${tokens}}}`;
@@ -82,11 +85,12 @@ export function* densePieces(items: readonly InputOutputs[]): Generator<string> 
 }
 
 /** text-embeddings-inference's `/embed_all` answer (`EmbedAllResponse`): per input, one array per token. */
-export function* hiddenStatesPieces(items: readonly InputOutputs[], width: number): Generator<string> {
+export function* hiddenStatesPieces(items: readonly InputOutputs[], width: number, written?: (index: number) => void): Generator<string> {
   yield "[";
   for (const [n, item] of items.entries()) {
     if (n > 0) yield ",";
     yield* rowsJson(item.hidden ?? EMPTY, width, "float");
+    written?.(n);
   }
   yield "]";
 }

@@ -46,6 +46,7 @@ export const embeddingsRoute: FastifyPluginAsync<ServingRouteOptions> = async (a
         tokenTexts: body.return_sparse_tokens ? (ids) => service.pipeline.tokenTexts(ids) : undefined,
         model: body.model ?? config.servedModelName,
         promptTokens: result.promptTokens,
+        written: result.forget,
       });
       return sendJsonPieces(reply, pieces, { done: result.release, stalledAfterMs: config.requestTimeoutMs });
     },

@@ -99,7 +99,7 @@ export const teiRoutes: FastifyPluginAsync<ServingRouteOptions> = async (app, { 
         signal: disconnectSignal(reply),
       });
       request.embeddingStats = statsOf(inputs.length, result);
-      const pieces = hiddenStatesPieces(result.items, service.pipeline.dimensions);
+      const pieces = hiddenStatesPieces(result.items, service.pipeline.dimensions, result.forget);
       return sendJsonPieces(reply, pieces, { done: result.release, stalledAfterMs: config.requestTimeoutMs });
     },
   );
