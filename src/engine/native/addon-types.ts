@@ -40,8 +40,6 @@ export interface NativeLoadOptions {
   readonly batchSize?: number;
   /** n_seq_max: most sequences one embed() call takes, 1..256 and <= batchSize. Default 1. */
   readonly sequences?: number;
-  /** kv_unified (default true). Irrelevant for encoder-only models, which keep no KV cache. */
-  readonly kvUnified?: boolean;
   /** CPU threads; 0 or absent = hardware concurrency. */
   readonly threads?: number;
   /** false (default): no GPU device is used at all (no layers, no op offload). */
@@ -72,8 +70,6 @@ export interface NativeLoadOptions {
    * (useGpu) and a table not read in place from the mapping keep llama.cpp's own lookup. false: for tests.
    */
   readonly tokenRowsFromFile?: boolean;
-  /** Pooling; "model" (default) = the GGUF's pooling type. Models without pooling are refused. */
-  readonly pooling?: "model" | "mean" | "cls" | "last";
   /** BGE-M3's sparse and ColBERT heads, run by embedWithHeads(); absent = pooled vectors only. */
   readonly heads?: NativeHeads;
 }
