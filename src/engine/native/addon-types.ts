@@ -208,16 +208,3 @@ export interface NativeAddon {
   /** llama_print_system_info(): the CPU features the build uses. */
   systemInfo(): string;
 }
-
-/** build-info.json written next to the addon by scripts/build-native.ts. */
-export interface NativeBuildInfo {
-  readonly key: string;
-  readonly flavour: string;
-  readonly gpu: "none" | "cuda";
-  readonly cpu: "native" | "portable" | "avx2" | "avx-vnni";
-  readonly cudaArchitectures: string | null;
-  readonly llamaCpp: { readonly release: string; readonly commit: string };
-  readonly patches: readonly string[];
-  readonly node: { readonly abi: string; readonly napi: string; readonly platform: string; readonly arch: string };
-  readonly builtAt: string;
-}
