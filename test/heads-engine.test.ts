@@ -152,6 +152,13 @@ if (addon) {
     t.equal(wrongCount.code, "ERR_INVALID_ARG", "one mask per sequence");
     const badMask = (await withHeads.embedWithHeads([ids], Uint8Array.of(8)).catch((e: NativeError) => e)) as NativeError;
     t.equal(badMask.code, "ERR_INVALID_ARG", "masks are 0..7");
+    // <s> alone has no position after it: every output asked for comes back empty
+    const lone = await withHeads.embedWithHeads([ids.subarray(0, 1)], Uint8Array.of(7));
+    t.same(
+      [lone.sparse[0]?.indices.length, lone.colbert[0]?.length, lone.hidden[0]?.length, lone.pooled.length],
+      [0, 0, 0, 64],
+      "a one-token sequence gets empty head outputs",
+    );
     const wrongWidth = (await addon
       .loadModel({
         modelPath, contextSize: 512, threads,

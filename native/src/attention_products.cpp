@@ -1,3 +1,4 @@
+// What a context's flash attention runs its products on (load option `attentionProducts`, patch 0003).
 #include "attention_products.h"
 
 #include "ggml-backend.h"

@@ -1,3 +1,4 @@
+// llama.cpp log capture, coded errors and the promise-settling AsyncWorker every blocking call runs in.
 #include "common.h"
 
 #include "llama.h"

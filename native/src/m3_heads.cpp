@@ -1,3 +1,4 @@
+// BGE-M3's sparse and ColBERT heads: the captured rows, the heads' products, and each sequence's outputs.
 #include "m3_heads.h"
 
 #include "common.h"
@@ -112,6 +113,98 @@ void M3Heads::colbert(const float * states, size_t rows, float * out) {
             for (size_t i = 0; i < outputs; i++) v[i] *= scale;
         }
     }
+}
+
+HiddenCapture armCapture(const std::vector<uint32_t> & lengths, const std::vector<uint8_t> & outputs, size_t width) {
+    HiddenCapture capture;
+    capture.width = width;
+    uint32_t start = 0;
+    for (size_t s = 0; s < outputs.size(); s++) {
+        if (outputs[s] != 0 && lengths[s] > 1) capture.ranges.emplace_back(start + 1, lengths[s] - 1);
+        start += lengths[s];
+    }
+    return capture;
+}
+
+// FlagEmbedding's sparse vector: per token id the largest weight over its positions, without <s>, </s>,
+// <pad> and <unk>, and only weights > 0.
+static void aggregateSparse(const llama_vocab * vocab, const llama_token * ids, const float * weights, size_t n, SequenceHeads & out) {
+    const llama_token bos = llama_vocab_bos(vocab), eos = llama_vocab_eos(vocab), pad = llama_vocab_pad(vocab);
+    std::vector<std::pair<uint32_t, float>> kept;
+    for (size_t i = 0; i < n; i++) {
+        const llama_token id = ids[i];
+        if (!(weights[i] > 0) || id == bos || id == eos || id == pad) continue;
+        if (llama_vocab_get_attr(vocab, id) & LLAMA_TOKEN_ATTR_UNKNOWN) continue;
+        kept.emplace_back(static_cast<uint32_t>(id), weights[i]);
+    }
+    std::sort(kept.begin(), kept.end());
+    for (const auto & [id, weight] : kept) {
+        if (!out.sparseIds.empty() && out.sparseIds.back() == id) {
+            out.sparseWeights.back() = std::max(out.sparseWeights.back(), weight);
+        } else {
+            out.sparseIds.push_back(id);
+            out.sparseWeights.push_back(weight);
+        }
+    }
+}
+
+BatchHeads runHeads(M3Heads & m3, HiddenCapture & capture, const llama_vocab * vocab, const llama_token * tokens,
+                    const std::vector<uint32_t> & lengths, const std::vector<uint8_t> & outputs) {
+    BatchHeads result;
+    const size_t width = capture.width;
+    const size_t colbertSize = m3.colbertSize();
+    result.sequences.resize(lengths.size());
+    // ColBERT as one product over every asking sequence's rows (each product starts ggml's thread pool
+    // once: per sequence, that cost more than the arithmetic on short batches); its rows packed here
+    // unless every captured sequence asks for it
+    std::vector<float> colbertRows;
+    std::vector<float> weights;
+    size_t row = 0;    // into capture.states
+    size_t start = 0;  // into tokens
+    size_t colbertTotal = 0;
+    bool everyCapturedWantsColbert = true;
+    bool keepHidden = false;
+    for (size_t s = 0; s < lengths.size(); s++) {
+        if (outputs[s] != 0 && lengths[s] > 1 && !(outputs[s] & kColbert)) everyCapturedWantsColbert = false;
+    }
+    for (size_t s = 0; s < lengths.size(); s++) {
+        const size_t n = lengths[s] - 1;
+        if (outputs[s] != 0 && n > 0) {
+            const float * states = capture.states.data() + row * width;
+            if (outputs[s] & kSparse) {
+                weights.resize(n);
+                m3.sparse(states, n, weights.data());
+                aggregateSparse(vocab, tokens + start + 1, weights.data(), n, result.sequences[s]);
+            }
+            if (outputs[s] & kColbert) {
+                if (!everyCapturedWantsColbert) colbertRows.insert(colbertRows.end(), states, states + n * width);
+                colbertTotal += n;
+            }
+            if (outputs[s] & kHidden) {
+                result.sequences[s].hiddenRow = row;
+                result.sequences[s].hiddenRows = n;
+                keepHidden = true;
+            }
+            row += n;
+        }
+        start += lengths[s];
+    }
+    if (colbertTotal > 0) {
+        const float * rows = everyCapturedWantsColbert ? capture.states.data() : colbertRows.data();
+        result.colbertVectors.resize(colbertTotal * colbertSize);
+        m3.colbert(rows, colbertTotal, result.colbertVectors.data());
+        size_t at = 0;  // into colbertVectors, in rows
+        for (size_t s = 0; s < lengths.size(); s++) {
+            const size_t n = lengths[s] - 1;
+            if (!(outputs[s] & kColbert) || n == 0) continue;
+            result.sequences[s].colbertRow = at;
+            result.sequences[s].colbertRows = n;
+            at += n;
+        }
+    }
+    // the capture is this call's: its rows go back as they are to the sequences that ask for them
+    if (keepHidden) result.hiddenStates = std::move(capture.states);
+    return result;
 }
 
 }  // namespace bge

@@ -1,5 +1,6 @@
 // BGE-M3's sparse and ColBERT heads (FlagEmbedding's sparse_linear and colbert_linear), run over the
-// encoder's last hidden states that the dense vector's own forward pass produced.
+// encoder's last hidden states that the dense vector's own forward pass produced: which rows a decode
+// captures, the heads' weights and products, and each sequence's outputs of embedWithHeads().
 #pragma once
 
 #include "ggml-alloc.h"
@@ -62,5 +63,38 @@ class M3Heads {
     ggml_tensor * colbertBias = nullptr;
     ggml_gallocr_t allocator = nullptr;  // keeps one chunk's compute buffer between calls
 };
+
+// What one sequence of embedWithHeads() asks for besides its pooled vector (bit flags of `outputs`):
+// kHidden returns the encoder's last hidden states themselves (TEI's embed_all).
+enum HeadOutput : uint8_t { kSparse = 1, kColbert = 2, kHidden = 4 };
+
+// One sequence's head outputs.
+struct SequenceHeads {
+    std::vector<uint32_t> sparseIds;  // ascending token ids, one each
+    std::vector<float> sparseWeights;
+    // its ColBERT vectors, one per position after <s>: `colbertRows` rows of `colbertVectors` from `colbertRow`
+    size_t colbertRow = 0;
+    size_t colbertRows = 0;
+    // its last hidden states, one per position after <s>: `hiddenRows` rows of `hiddenStates` from `hiddenRow`
+    size_t hiddenRow = 0;
+    size_t hiddenRows = 0;
+};
+
+// A batch's head outputs: one SequenceHeads per sequence, and the rows they point into.
+struct BatchHeads {
+    std::vector<SequenceHeads> sequences;
+    std::vector<float> colbertVectors;  // every asking sequence's ColBERT vectors, packed in batch order
+    std::vector<float> hiddenStates;    // the captured last hidden states, kept when a sequence asks for them
+};
+
+// The batch rows the heads read (`width` floats each): every position after <s> of each sequence that asks
+// for an output (`outputs[s]` != 0; `lengths[s]` tokens, packed in batch order).
+HiddenCapture armCapture(const std::vector<uint32_t> & lengths, const std::vector<uint8_t> & outputs, size_t width);
+
+// Runs the heads each sequence asks for over the rows `capture` holds, whose states it takes when a sequence
+// asks for them. `tokens`: the batch's ids (the sparse vector's keys; <s>, </s>, <pad> and <unk> of `vocab`
+// are left out of it).
+BatchHeads runHeads(M3Heads & m3, HiddenCapture & capture, const llama_vocab * vocab, const llama_token * tokens,
+                    const std::vector<uint32_t> & lengths, const std::vector<uint8_t> & outputs);
 
 }  // namespace bge

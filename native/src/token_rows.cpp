@@ -1,3 +1,4 @@
+// The token-embedding rows a batch needs, read from the model file with pread (patch 0011's reader).
 #include "token_rows.h"
 
 #include "ggml.h"

@@ -3,7 +3,7 @@
 // stale file. Generation writes a temp file and renames it, so test files running
 // in parallel may both generate but never see a partial model.
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { BgeM3Options, resolveBgeM3Options, writeBgeM3Gguf } from "../../scripts/gguf/bge-m3.js";
 import { repoRoot } from "../../scripts/gguf/vocab.js";
@@ -39,16 +39,19 @@ export const FULL: Readonly<BgeM3Options> = Object.freeze({
 
 export const testModelsDir = join(repoRoot, ".cache", "test-models");
 
-const generatorSources = ["bge-m3.ts", "quantize.ts", "vocab.ts", "writer.ts"]
-  .map((f) => join(repoRoot, "scripts", "gguf", f));
+const generatorDir = join(repoRoot, "scripts", "gguf");
 
 let generatorHash: string | undefined;
 
+/** Every file under scripts/gguf/, its name and contents. */
 function currentGeneratorHash(): string {
   if (generatorHash === undefined) {
     const h = createHash("sha256");
-    for (const file of generatorSources)
-      h.update(readFileSync(file));
+    const files = readdirSync(generatorDir, { recursive: true, encoding: "utf8" })
+      .filter((name) => statSync(join(generatorDir, name)).isFile())
+      .sort();
+    for (const name of files)
+      h.update(name).update("\0").update(readFileSync(join(generatorDir, name)));
     generatorHash = h.digest("hex");
   }
   return generatorHash;

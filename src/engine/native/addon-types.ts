@@ -40,8 +40,6 @@ export interface NativeLoadOptions {
   readonly batchSize?: number;
   /** n_seq_max: most sequences one embed() call takes, 1..256 and <= batchSize. Default 1. */
   readonly sequences?: number;
-  /** kv_unified (default true). Irrelevant for encoder-only models, which keep no KV cache. */
-  readonly kvUnified?: boolean;
   /** CPU threads; 0 or absent = hardware concurrency. */
   readonly threads?: number;
   /** false (default): no GPU device is used at all (no layers, no op offload). */
@@ -72,8 +70,6 @@ export interface NativeLoadOptions {
    * (useGpu) and a table not read in place from the mapping keep llama.cpp's own lookup. false: for tests.
    */
   readonly tokenRowsFromFile?: boolean;
-  /** Pooling; "model" (default) = the GGUF's pooling type. Models without pooling are refused. */
-  readonly pooling?: "model" | "mean" | "cls" | "last";
   /** BGE-M3's sparse and ColBERT heads, run by embedWithHeads(); absent = pooled vectors only. */
   readonly heads?: NativeHeads;
 }
@@ -211,17 +207,4 @@ export interface NativeAddon {
   getLogLevel(): NativeLogLevel;
   /** llama_print_system_info(): the CPU features the build uses. */
   systemInfo(): string;
-}
-
-/** build-info.json written next to the addon by scripts/build-native.ts. */
-export interface NativeBuildInfo {
-  readonly key: string;
-  readonly flavour: string;
-  readonly gpu: "none" | "cuda";
-  readonly cpu: "native" | "portable" | "avx2" | "avx-vnni";
-  readonly cudaArchitectures: string | null;
-  readonly llamaCpp: { readonly release: string; readonly commit: string };
-  readonly patches: readonly string[];
-  readonly node: { readonly abi: string; readonly napi: string; readonly platform: string; readonly arch: string };
-  readonly builtAt: string;
 }

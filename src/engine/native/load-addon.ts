@@ -2,7 +2,7 @@ import fs from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import type { NativeAddon, NativeBuildInfo } from "./addon-types.js";
+import type { NativeAddon } from "./addon-types.js";
 
 /**
  * Finds and loads the addon built by scripts/build-native.ts (native/build/Release/). Returns undefined
@@ -32,7 +32,7 @@ function nativeAddonCandidates(): string[] {
   return [path.join(build, `${process.platform}-${process.arch}`, ADDON_FILE), path.join(build, "Release", ADDON_FILE)];
 }
 
-let cached: { addon?: NativeAddon; path?: string; error?: string } | undefined;
+let cached: { addon?: NativeAddon; error?: string } | undefined;
 
 export function loadAddon(): NativeAddon | undefined {
   if (cached) return cached.addon;
@@ -45,7 +45,7 @@ export function loadAddon(): NativeAddon | undefined {
     }
     try {
       const addon = require(file) as NativeAddon;
-      cached = { addon, path: file };
+      cached = { addon };
       return addon;
     } catch (error) {
       errors.push(`${file}: ${(error as Error).message}`);
@@ -63,15 +63,4 @@ export function isNativeAddonAvailable(): boolean {
 export function nativeAddonLoadError(): string | undefined {
   loadAddon();
   return cached?.error;
-}
-
-/** The loaded addon's file and the build-info.json beside it. */
-export function nativeAddonBuildInfo(): (NativeBuildInfo & { readonly path: string }) | undefined {
-  if (!loadAddon() || !cached?.path) return undefined;
-  try {
-    const info = JSON.parse(fs.readFileSync(path.join(path.dirname(cached.path), "build-info.json"), "utf8")) as NativeBuildInfo;
-    return { ...info, path: cached.path };
-  } catch {
-    return undefined;
-  }
 }

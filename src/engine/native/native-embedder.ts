@@ -173,7 +173,6 @@ export async function loadNativeEmbedder(options: EmbedderOptions, attention: Na
     contextSize: options.contextSize,
     batchSize: batchTokens,
     sequences,
-    kvUnified: true,
     threads: resolveThreads(options.threads),
     useGpu,
     gpuLayers: useGpu ? -1 : 0,
