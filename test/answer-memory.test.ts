@@ -9,6 +9,7 @@ import Fastify from "fastify";
 import t from "tap";
 import { writeRandomHeads } from "../scripts/heads/random-heads.js";
 import type { InputOutputs } from "../src/embedding/pipeline.js";
+import { embeddingsPieces } from "../src/http/answer-pieces.js";
 import { EmbedSparseResponse } from "../src/http/rerank-schemas.js";
 import { EmbeddingsResponse } from "../src/http/schemas.js";
 import { TINY, testModel } from "./helpers/models.js";
@@ -97,6 +98,30 @@ if (nativeAddonOrSkip(t)) {
       t.equal(await outputBytesHeld(), 0);
     });
   }
+
+  t.test("each item's outputs are dropped once its text is written, the rest kept until then", async (t) => {
+    const inputs = tokenInputs(3, 20).map((tokens, i) => ({ kind: "tokens" as const, tokens, param: `input[${i}]` }));
+    const { pipeline } = server.service;
+    const result = await pipeline.embed({
+      inputs, truncate: false, dimensions: pipeline.dimensions, outputs: { dense: true, sparse: false, colbert: true, hidden: false },
+    });
+    t.teardown(() => result.release());
+    const kept = result.items.map((item) => item.colbert!);
+    const held = () => result.items.map((item) => item.colbert !== undefined);
+    const seen: boolean[][] = [];
+    const pieces = embeddingsPieces({
+      items: result.items, format: "float", colbertDimensions: COLBERT_WIDTH, model: "m", promptTokens: result.promptTokens,
+      written: (index) => {
+        seen.push(held());
+        result.forget(index);
+      },
+    });
+    const text = [...pieces].join("");
+    t.same(seen, [[true, true, true], [false, true, true], [false, false, true]], "written in input order, each with its outputs until then");
+    t.same(held(), [false, false, false], "every item dropped at the end");
+    const rows = JSON.parse(text).data.map((item: { colbert_embedding: number[][] }) => item.colbert_embedding);
+    t.same(rows, kept.map((packed) => rowsWhole(packed, "float")), "the rows written are the outputs the items held");
+  });
 
   t.test("small answers and /embed_sparse are the serializer's text too", async (t) => {
     const dense = await server.app.inject({ method: "POST", url: "/v1/embeddings", payload: { input: "short", return_dense: false, return_sparse: true } });
